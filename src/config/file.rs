@@ -1,0 +1,94 @@
+//! The configuration file as written by people: serde types that mirror the TOML, every field optional.
+//!
+//! Nothing here is trusted: [`super::validate`] turns a [`FileConfig`] into a [`super::Config`] once, reporting
+//! every problem together with its key and place in the file.
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+pub struct FileConfig {
+    pub server: Option<FileServer>,
+    pub metrics: Option<FileMetrics>,
+    pub upstream: Option<FileUpstream>,
+    pub auth: Option<FileAuth>,
+    #[serde(default)]
+    pub routes: Vec<FileRoute>,
+    pub demo: Option<FileDemo>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileServer {
+    pub listen: Option<String>,
+    pub threads: Option<i64>,
+    pub grace_period_secs: Option<i64>,
+    pub graceful_shutdown_timeout_secs: Option<i64>,
+    pub pid_file: Option<String>,
+    pub upgrade_sock: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileMetrics {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileUpstream {
+    pub url: Option<String>,
+    pub urls: Option<Vec<String>>,
+    pub connect_timeout_ms: Option<i64>,
+    pub read_timeout_ms: Option<i64>,
+    pub health_check_interval_secs: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileAuth {
+    pub token_sources: Option<Vec<String>>,
+    pub forward_token: Option<bool>,
+    pub default: Option<String>,
+    pub cache_capacity: Option<i64>,
+    pub max_token_bytes: Option<i64>,
+    #[serde(default)]
+    pub issuers: Vec<FileIssuer>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileIssuer {
+    pub issuer: Option<String>,
+    pub audiences: Option<Vec<String>>,
+    pub jwks_uri: Option<String>,
+    pub discovery: Option<bool>,
+    pub algorithms: Option<Vec<String>>,
+    pub leeway_secs: Option<i64>,
+    pub require_typ: Option<String>,
+    pub jwks_refresh_secs: Option<i64>,
+    pub introspection: Option<FileIntrospection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileIntrospection {
+    pub endpoint: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub cache_ttl_secs: Option<i64>,
+    pub negative_cache_ttl_secs: Option<i64>,
+    pub timeout_ms: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileRoute {
+    pub name: Option<String>,
+    pub path: Option<String>,
+    pub methods: Option<Vec<String>>,
+    pub auth: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub any_scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileDemo {
+    pub enabled: Option<bool>,
+    pub upstream_listen: Option<String>,
+    pub issuer_listen: Option<String>,
+}

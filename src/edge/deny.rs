@@ -1,0 +1,317 @@
+//! Why a request is refused, and the one place that turns a refusal into an HTTP answer (RFC 6750).
+//!
+//! Each reason is its own variant with a stable `reason()` label for metrics and logs; `status()`,
+//! `www_authenticate()` and `body()` are the whole mapping to HTTP. Descriptions never echo the token.
+
+use std::fmt;
+
+use thiserror::Error;
+
+/// Why a token is not accepted (`401`, `error="invalid_token"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum InvalidToken {
+    /// Not a well-formed token.
+    #[error("the token is malformed")]
+    Malformed,
+    /// Longer than `auth.max_token_bytes`.
+    #[error("the token is too large")]
+    TooLarge,
+    /// `alg` outside the issuer's allow-list, or not matching the key.
+    #[error("the token's signing algorithm is not accepted")]
+    Algorithm,
+    /// A `crit` header parameter (RFC 7515 4.1.11) that is not understood.
+    #[error("the token has critical header parameters that are not understood")]
+    Critical,
+    /// `iss` is not a configured issuer.
+    #[error("the token's issuer is not trusted")]
+    UnknownIssuer,
+    /// No key with the token's `kid`, even after refreshing the issuer's key set.
+    #[error("the token's signing key is unknown")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("the token's signature is invalid")]
+    Signature,
+    /// `exp` has passed.
+    #[error("the token has expired")]
+    Expired,
+    /// `nbf` (or `iat`) is in the future.
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// No accepted audience in `aud`.
+    #[error("the token is not meant for this service (audience)")]
+    Audience,
+    /// The JOSE `typ` is not the required one.
+    #[error("the token's type is not accepted")]
+    Type,
+    /// A required claim is missing or has the wrong type.
+    #[error("the token lacks a required claim")]
+    Claims,
+    /// The issuer says the token is not active (revoked, expired, unknown).
+    #[error("the token is not active")]
+    Inactive,
+    /// Revoked at the issuer that tokengate itself runs.
+    #[error("the token has been revoked")]
+    Revoked,
+}
+
+impl InvalidToken {
+    /// Stable label for metrics.
+    pub fn reason(self) -> &'static str {
+        match self {
+            InvalidToken::Malformed => "malformed",
+            InvalidToken::TooLarge => "too_large",
+            InvalidToken::Algorithm => "algorithm",
+            InvalidToken::Critical => "critical_header",
+            InvalidToken::UnknownIssuer => "unknown_issuer",
+            InvalidToken::UnknownKey => "unknown_key",
+            InvalidToken::Signature => "signature",
+            InvalidToken::Expired => "expired",
+            InvalidToken::NotYetValid => "not_yet_valid",
+            InvalidToken::Audience => "audience",
+            InvalidToken::Type => "type",
+            InvalidToken::Claims => "claims",
+            InvalidToken::Inactive => "inactive",
+            InvalidToken::Revoked => "revoked",
+        }
+    }
+
+    /// Every variant, for pre-resolving metric handles.
+    pub const ALL: [InvalidToken; 14] = [
+        InvalidToken::Malformed,
+        InvalidToken::TooLarge,
+        InvalidToken::Algorithm,
+        InvalidToken::Critical,
+        InvalidToken::UnknownIssuer,
+        InvalidToken::UnknownKey,
+        InvalidToken::Signature,
+        InvalidToken::Expired,
+        InvalidToken::NotYetValid,
+        InvalidToken::Audience,
+        InvalidToken::Type,
+        InvalidToken::Claims,
+        InvalidToken::Inactive,
+        InvalidToken::Revoked,
+    ];
+
+    /// Whether the same token would fail the same way a little later, so the failure may be cached.
+    /// Time-dependent and key-dependent failures are not.
+    pub fn is_stable(self) -> bool {
+        !matches!(self, InvalidToken::Expired | InvalidToken::NotYetValid | InvalidToken::UnknownKey)
+    }
+}
+
+/// Why the request is malformed (`400`, `error="invalid_request"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum BadRequest {
+    /// More than one `Authorization` header, or a token in more than one place (RFC 6750 2).
+    #[error("more than one access token in the request")]
+    MultipleTokens,
+    /// The path is ambiguous or malformed.
+    #[error("{0}")]
+    Path(super::route::PathError),
+}
+
+/// Why a dependency could not answer (`503`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum Unavailable {
+    /// The introspection endpoint failed or timed out and nothing was cached.
+    #[error("the token introspection service is unavailable")]
+    Introspection,
+    /// The issuer's keys could not be fetched.
+    #[error("the issuer's signing keys are unavailable")]
+    Keys,
+    /// Opaque tokens cannot be checked: no issuer has introspection.
+    #[error("opaque tokens are not accepted here")]
+    NoIntrospection,
+}
+
+/// A refused request.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Denial {
+    /// No token where one is needed (`401`, no error code, RFC 6750 3.1).
+    #[error("an access token is required")]
+    MissingToken,
+    /// A token that is not accepted (`401 invalid_token`).
+    #[error("{0}")]
+    InvalidToken(InvalidToken),
+    /// A valid token without the route's scopes (`403 insufficient_scope`).
+    #[error("the access token lacks the scope this request needs")]
+    InsufficientScope {
+        /// Every scope the route may ask for, space-separated.
+        scope: String,
+    },
+    /// A malformed request (`400 invalid_request`).
+    #[error("{0}")]
+    BadRequest(BadRequest),
+    /// No route covers the request and the default is to deny (`404`).
+    #[error("no route matches this request")]
+    NoRoute,
+    /// A dependency is down (`503`).
+    #[error("{0}")]
+    Unavailable(Unavailable),
+}
+
+impl From<InvalidToken> for Denial {
+    fn from(e: InvalidToken) -> Self {
+        Denial::InvalidToken(e)
+    }
+}
+
+impl From<Unavailable> for Denial {
+    fn from(e: Unavailable) -> Self {
+        Denial::Unavailable(e)
+    }
+}
+
+/// Outcome labels for `tokengate_requests_total` and `tokengate_auth_decisions_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Forwarded with an identity.
+    Allowed,
+    /// Forwarded on a route that needs no token.
+    Public,
+    /// 401 without a token.
+    MissingToken,
+    /// 401 invalid_token.
+    InvalidToken,
+    /// 403 insufficient_scope.
+    InsufficientScope,
+    /// 400.
+    BadRequest,
+    /// 404.
+    NoRoute,
+    /// 503.
+    Unavailable,
+}
+
+impl Outcome {
+    /// Every outcome, in label-handle order.
+    pub const ALL: [Outcome; 8] = [
+        Outcome::Allowed,
+        Outcome::Public,
+        Outcome::MissingToken,
+        Outcome::InvalidToken,
+        Outcome::InsufficientScope,
+        Outcome::BadRequest,
+        Outcome::NoRoute,
+        Outcome::Unavailable,
+    ];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Public => "public",
+            Outcome::MissingToken => "missing_token",
+            Outcome::InvalidToken => "invalid_token",
+            Outcome::InsufficientScope => "insufficient_scope",
+            Outcome::BadRequest => "bad_request",
+            Outcome::NoRoute => "no_route",
+            Outcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl Denial {
+    /// The metric outcome.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Denial::MissingToken => Outcome::MissingToken,
+            Denial::InvalidToken(_) => Outcome::InvalidToken,
+            Denial::InsufficientScope { .. } => Outcome::InsufficientScope,
+            Denial::BadRequest(_) => Outcome::BadRequest,
+            Denial::NoRoute => Outcome::NoRoute,
+            Denial::Unavailable(_) => Outcome::Unavailable,
+        }
+    }
+
+    /// A stable reason label for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Denial::MissingToken => "missing_token",
+            Denial::InvalidToken(e) => e.reason(),
+            Denial::InsufficientScope { .. } => "insufficient_scope",
+            Denial::BadRequest(BadRequest::MultipleTokens) => "multiple_tokens",
+            Denial::BadRequest(BadRequest::Path(_)) => "bad_path",
+            Denial::NoRoute => "no_route",
+            Denial::Unavailable(Unavailable::Introspection) => "introspection_unavailable",
+            Denial::Unavailable(Unavailable::Keys) => "keys_unavailable",
+            Denial::Unavailable(Unavailable::NoIntrospection) => "opaque_not_accepted",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            Denial::MissingToken | Denial::InvalidToken(_) => 401,
+            Denial::InsufficientScope { .. } => 403,
+            Denial::BadRequest(_) => 400,
+            Denial::NoRoute => 404,
+            Denial::Unavailable(Unavailable::NoIntrospection) => 401,
+            Denial::Unavailable(_) => 503,
+        }
+    }
+
+    /// The RFC 6749/6750 error code for the JSON body (and the `WWW-Authenticate` header where one applies).
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            Denial::MissingToken => "invalid_request",
+            Denial::InvalidToken(_) | Denial::Unavailable(Unavailable::NoIntrospection) => "invalid_token",
+            Denial::InsufficientScope { .. } => "insufficient_scope",
+            Denial::BadRequest(_) => "invalid_request",
+            Denial::NoRoute => "not_found",
+            Denial::Unavailable(_) => "temporarily_unavailable",
+        }
+    }
+
+    /// The `WWW-Authenticate` value, for the answers that carry one.
+    pub fn www_authenticate(&self) -> Option<String> {
+        let realm = "Bearer realm=\"tokengate\"";
+        match self {
+            Denial::MissingToken => Some(realm.to_string()),
+            Denial::InvalidToken(_) | Denial::Unavailable(Unavailable::NoIntrospection) | Denial::BadRequest(_) => {
+                Some(format!("{realm}, error=\"{}\", error_description=\"{}\"", self.error_code(), self))
+            }
+            Denial::InsufficientScope { scope } => Some(format!(
+                "{realm}, error=\"insufficient_scope\", error_description=\"{}\", scope=\"{scope}\"",
+                self
+            )),
+            Denial::NoRoute | Denial::Unavailable(_) => None,
+        }
+    }
+
+    /// The JSON body: `{"error": ..., "error_description": ...}` (plus `scope` for insufficient_scope).
+    pub fn body(&self) -> Vec<u8> {
+        let mut v = serde_json::json!({ "error": self.error_code(), "error_description": self.to_string() });
+        if let Denial::InsufficientScope { scope } = self {
+            v["scope"] = serde_json::Value::String(scope.clone());
+        }
+        serde_json::to_vec(&v).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_token_has_no_error_code_in_the_header() {
+        assert_eq!(Denial::MissingToken.www_authenticate().unwrap(), "Bearer realm=\"tokengate\"");
+        assert_eq!(Denial::MissingToken.status(), 401);
+    }
+
+    #[test]
+    fn insufficient_scope_names_every_scope() {
+        let d = Denial::InsufficientScope { scope: "api:read api:write".into() };
+        assert_eq!(d.status(), 403);
+        assert!(d.www_authenticate().unwrap().ends_with("scope=\"api:read api:write\""));
+        let body: serde_json::Value = serde_json::from_slice(&d.body()).unwrap();
+        assert_eq!(body["error"], "insufficient_scope");
+    }
+}

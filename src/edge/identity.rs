@@ -1,0 +1,96 @@
+//! Who is calling: the identity a verified token carries, with its identity headers built once per token.
+
+use http::HeaderValue;
+
+use super::deny::InvalidToken;
+
+/// Identity header names, set after every inbound copy is removed.
+pub const SUBJECT_HEADER: &str = "x-auth-subject";
+/// See [`SUBJECT_HEADER`].
+pub const CLIENT_ID_HEADER: &str = "x-auth-client-id";
+/// See [`SUBJECT_HEADER`].
+pub const SCOPES_HEADER: &str = "x-auth-scopes";
+/// See [`SUBJECT_HEADER`].
+pub const ISSUER_HEADER: &str = "x-auth-issuer";
+/// Every identity header, for stripping.
+pub const IDENTITY_HEADERS: [&str; 4] = [SUBJECT_HEADER, CLIENT_ID_HEADER, SCOPES_HEADER, ISSUER_HEADER];
+
+/// The caller's identity, as established by a verified token. Cached per token and shared by reference.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    subject: Option<HeaderValue>,
+    client_id: Option<HeaderValue>,
+    issuer: HeaderValue,
+    scopes: Box<[Box<str>]>,
+    scopes_header: HeaderValue,
+    /// `exp`, seconds since the epoch, when the token has one.
+    pub expires_at: Option<i64>,
+    /// `jti`, when the token has one.
+    pub token_id: Option<Box<str>>,
+}
+
+fn header_value(s: &str) -> Result<HeaderValue, InvalidToken> {
+    // Claims come from JSON and may hold control characters; such a value cannot be forwarded safely.
+    HeaderValue::from_str(s).map_err(|_| InvalidToken::Claims)
+}
+
+impl Identity {
+    /// Builds an identity; refuses values that cannot travel in an HTTP header.
+    pub fn new(
+        subject: Option<&str>,
+        client_id: Option<&str>,
+        issuer: &str,
+        scopes: impl IntoIterator<Item = impl AsRef<str>>,
+        expires_at: Option<i64>,
+        token_id: Option<&str>,
+    ) -> Result<Self, InvalidToken> {
+        let scopes: Box<[Box<str>]> = scopes.into_iter().map(|s| Box::from(s.as_ref())).filter(|s: &Box<str>| !s.is_empty()).collect();
+        let joined = scopes.iter().map(|s| &**s).collect::<Vec<_>>().join(" ");
+        Ok(Identity {
+            subject: subject.map(header_value).transpose()?,
+            client_id: client_id.map(header_value).transpose()?,
+            issuer: header_value(issuer)?,
+            scopes_header: header_value(&joined)?,
+            scopes,
+            expires_at,
+            token_id: token_id.map(Box::from),
+        })
+    }
+
+    /// `sub`.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_ref().and_then(|v| v.to_str().ok())
+    }
+
+    /// `client_id` (or `azp`/`cid`).
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_ref().and_then(|v| v.to_str().ok())
+    }
+
+    /// `iss`.
+    pub fn issuer(&self) -> &str {
+        self.issuer.to_str().unwrap_or_default()
+    }
+
+    /// The granted scopes.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scopes.iter().map(|s| &**s)
+    }
+
+    /// Whether `scope` was granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| &**s == scope)
+    }
+
+    /// The identity headers' values, ready to insert: (name, value).
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &HeaderValue)> {
+        [
+            self.subject.as_ref().map(|v| (SUBJECT_HEADER, v)),
+            self.client_id.as_ref().map(|v| (CLIENT_ID_HEADER, v)),
+            Some((SCOPES_HEADER, &self.scopes_header)),
+            Some((ISSUER_HEADER, &self.issuer)),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}

@@ -1,0 +1,363 @@
+//! The edge: decides, for every request, whether it may reach the protected API, and with which identity.
+//!
+//! [`Edge::check`] is the whole decision, in order: normalise the path and find the route ([`route`]); for a route
+//! that needs a token, extract it ([`token`]), verify it ([`Edge::authenticate`]: a JWT against its issuer's keys
+//! ([`jwt`], [`keys`]), anything else by introspection ([`introspect`]), both behind the verified-token cache
+//! ([`cache`])), then decide the scopes ([`scope::decide`]). Refusals are [`Denial`]s, turned into RFC 6750 answers in
+//! [`deny`]. [`Edge::admit`] and [`Edge::apply_identity`] are what a Pingora proxy calls from `request_filter` and
+//! `upstream_request_filter`; the tokengate binary uses exactly these.
+
+pub mod cache;
+pub mod deny;
+pub mod identity;
+pub mod introspect;
+pub mod jwt;
+pub mod keys;
+pub mod route;
+pub mod scope;
+pub mod token;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::Session;
+use prometheus::Registry;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{EdgeConfig, IssuerConfig, RouteAuth, TokenSource};
+use crate::metrics::{EdgeMetrics, OnScrape, RouteHandles};
+use cache::{Entry, TokenCache};
+pub use deny::{Denial, InvalidToken, Outcome};
+pub use identity::Identity;
+use introspect::Introspector;
+use keys::IssuerKeys;
+use route::RouteTable;
+
+/// How long a JWT refused for a reason that cannot change (bad signature, wrong audience...) is remembered, so a
+/// replayed forgery costs a hash and not a signature check.
+const JWT_NEGATIVE_TTL: i64 = 10;
+
+/// Request headers that some frameworks read to change the method; stripped so a read cannot become a write behind
+/// the route decision.
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+
+struct Issuer {
+    cfg: IssuerConfig,
+    keys: Arc<IssuerKeys>,
+}
+
+struct Inner {
+    cfg: EdgeConfig,
+    routes: RouteTable,
+    handles: Vec<RouteHandles>,
+    issuers: Vec<Issuer>,
+    by_name: HashMap<String, usize>,
+    introspector: Option<Introspector>,
+    jwt_cache: TokenCache,
+    opaque_cache: TokenCache,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<EdgeMetrics>,
+}
+
+/// The token-checking edge. Cheap to clone; build it once and share it.
+#[derive(Clone)]
+pub struct Edge {
+    inner: Arc<Inner>,
+}
+
+/// A request the edge let through: which route, and who is calling (none on `auth = "none"` routes).
+#[derive(Debug, Clone)]
+pub struct Allowed {
+    /// Name of the matched route.
+    pub route: usize,
+    /// The caller, for routes that need a token.
+    pub identity: Option<Arc<Identity>>,
+}
+
+/// What [`Edge::admit`] decided.
+#[derive(Debug)]
+pub enum Admission {
+    /// Forward the request; call [`Edge::apply_identity`] in `upstream_request_filter`.
+    Allowed(Allowed),
+    /// The refusal has been written to the client: return `Ok(true)` from `request_filter`.
+    Refused(Denial),
+}
+
+/// Builds an [`Edge`].
+pub struct EdgeBuilder {
+    config: EdgeConfig,
+    clock: Arc<dyn Clock>,
+    http: Option<reqwest::Client>,
+}
+
+impl EdgeBuilder {
+    /// Uses `clock` for every expiry decision (tests move a [`crate::ManualClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses this HTTP client for discovery, JWKS and introspection (for custom TLS roots or proxies).
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Builds the edge. Nothing is fetched yet: run [`Edge::run_background`] (or add [`Edge::background_service`] to
+    /// a Pingora server) to load keys and keep them fresh.
+    pub fn build(self) -> Edge {
+        crate::install_crypto_provider();
+        let cfg = self.config;
+        let metrics = Arc::new(EdgeMetrics::new());
+        let http = self.http.unwrap_or_else(default_http_client);
+        let routes = RouteTable::new(&cfg.routes, cfg.default);
+        let handles = routes.all().map(|r| metrics.route(&r.name)).collect();
+        let issuers: Vec<Issuer> = cfg
+            .issuers
+            .iter()
+            .map(|i| Issuer { cfg: i.clone(), keys: Arc::new(IssuerKeys::new(i, http.clone(), metrics.clone())) })
+            .collect();
+        let by_name = issuers.iter().enumerate().map(|(n, i)| (i.cfg.issuer.clone(), n)).collect();
+        let introspector = issuers
+            .iter()
+            .find_map(|i| Introspector::new(&i.cfg, i.keys.clone(), http.clone(), metrics.clone()));
+        let [jwt_hit, jwt_miss, opaque_hit, opaque_miss] = metrics.cache.clone();
+        Edge {
+            inner: Arc::new(Inner {
+                jwt_cache: TokenCache::new(cfg.cache_capacity, jwt_hit, jwt_miss),
+                opaque_cache: TokenCache::new(cfg.cache_capacity, opaque_hit, opaque_miss),
+                cfg,
+                routes,
+                handles,
+                issuers,
+                by_name,
+                introspector,
+                clock: self.clock,
+                metrics,
+            }),
+        }
+    }
+}
+
+fn default_http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("tokengate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("HTTP client")
+}
+
+impl Edge {
+    /// Starts building an edge from its configuration.
+    pub fn builder(config: EdgeConfig) -> EdgeBuilder {
+        EdgeBuilder { config, clock: Arc::new(SystemClock), http: None }
+    }
+
+    /// The configuration this edge runs.
+    pub fn config(&self) -> &EdgeConfig {
+        &self.inner.cfg
+    }
+
+    /// The edge's metrics (for recording upstream timings from the proxy).
+    pub fn metrics(&self) -> &EdgeMetrics {
+        &self.inner.metrics
+    }
+
+    /// Registers every `tokengate_*` series in `registry`.
+    pub fn register_metrics(&self, registry: &Registry) -> prometheus::Result<()> {
+        self.inner.metrics.register(registry)?;
+        let weak = Arc::downgrade(&self.inner);
+        registry.register(Box::new(OnScrape::new(self.inner.metrics.cache_entries(), move |g| {
+            if let Some(inner) = weak.upgrade() {
+                g.with_label_values(&["jwt"]).set(inner.jwt_cache.entry_count() as i64);
+                g.with_label_values(&["opaque"]).set(inner.opaque_cache.entry_count() as i64);
+            }
+        })))
+    }
+
+    /// Whether every issuer's endpoints are known and its keys loaded (`/readyz`).
+    pub fn ready(&self) -> bool {
+        self.inner.issuers.iter().all(|i| i.keys.ready())
+    }
+
+    /// Loads and refreshes every issuer's keys until `shutdown` changes.
+    pub async fn run_background(&self, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let tasks: Vec<_> = self
+            .inner
+            .issuers
+            .iter()
+            .map(|i| tokio::spawn(i.keys.clone().run(shutdown.clone())))
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// A Pingora background service running [`Edge::run_background`].
+    pub fn background_service(&self) -> pingora::services::background::GenBackgroundService<EdgeBackground> {
+        pingora::services::background::background_service("tokengate keys", EdgeBackground(self.clone()))
+    }
+
+    /// The whole decision for one request. Counts it in the metrics.
+    pub async fn check(&self, req: &RequestHeader) -> Result<Allowed, Denial> {
+        let inner = &*self.inner;
+        let normalized = match route::normalize(req.uri.path()) {
+            Ok(p) => p,
+            Err(e) => {
+                inner.metrics.no_route().count(Outcome::BadRequest);
+                return Err(Denial::BadRequest(deny::BadRequest::Path(e)));
+            }
+        };
+        let Some(route) = inner.routes.find(&normalized, &req.method) else {
+            inner.metrics.no_route().count(Outcome::NoRoute);
+            return Err(Denial::NoRoute);
+        };
+        let handles = &inner.handles[route.index];
+        if route.auth == RouteAuth::None {
+            handles.count(Outcome::Public);
+            return Ok(Allowed { route: route.index, identity: None });
+        }
+        let started = Instant::now();
+        let decided = match self.authenticate(req).await {
+            Ok(identity) => scope::decide(route, &identity).map(|()| identity),
+            Err(d) => Err(d),
+        };
+        inner.metrics.auth_duration.observe(started.elapsed().as_secs_f64());
+        match decided {
+            Ok(identity) => {
+                inner.metrics.allowed();
+                handles.count(Outcome::Allowed);
+                Ok(Allowed { route: route.index, identity: Some(identity) })
+            }
+            Err(d) => {
+                inner.metrics.denied(&d);
+                handles.count(d.outcome());
+                Err(d)
+            }
+        }
+    }
+
+    /// Finds the request's token and verifies it: the token check, without any route or scope.
+    pub async fn authenticate(&self, req: &RequestHeader) -> Result<Arc<Identity>, Denial> {
+        let inner = &*self.inner;
+        let presented = token::extract(&req.headers, req.uri.query(), &inner.cfg.token_sources, inner.cfg.max_token_bytes)?
+            .ok_or(Denial::MissingToken)?;
+        let now = inner.clock.now();
+        let token = presented.token;
+        if jwt::looks_like_jwt(token) {
+            inner.jwt_cache.get_or_compute(cache::digest(token), now, || self.verify_jwt(token, now)).await
+        } else {
+            let Some(introspector) = &inner.introspector else {
+                return Err(Denial::Unavailable(deny::Unavailable::NoIntrospection));
+            };
+            inner.opaque_cache.get_or_compute(cache::digest(token), now, || introspector.introspect(token, now)).await
+        }
+    }
+
+    /// Verifies a JWT on a cache miss: claims first (cheap), then the signature.
+    async fn verify_jwt(&self, token: &str, now: i64) -> Result<Entry, Denial> {
+        let result: Result<Entry, Denial> = async {
+            let parsed = jwt::parse(token)?;
+            let iss = parsed.claims.iss.as_deref().ok_or(InvalidToken::UnknownIssuer)?;
+            let issuer = self.inner.by_name.get(iss).map(|&i| &self.inner.issuers[i]).ok_or(InvalidToken::UnknownIssuer)?;
+            let alg = jwt::algorithm(&parsed.header, &issuer.cfg)?;
+            jwt::check_claims(&parsed, &issuer.cfg, now)?;
+            let keys = issuer.keys.keys_for(parsed.header.kid.as_deref(), alg).await?;
+            let verified = keys
+                .iter()
+                .filter_map(|k| k.for_alg(alg))
+                .any(|k| jwt::check_signature(&parsed, k, alg).is_ok());
+            if !verified {
+                return Err(InvalidToken::Signature.into());
+            }
+            Ok(Entry::active(jwt::identity(&parsed)?, jwt::valid_until(&parsed, &issuer.cfg), now))
+        }
+        .await;
+        match result {
+            Err(Denial::InvalidToken(r)) if r.is_stable() => Ok(Entry::refused(r, now + JWT_NEGATIVE_TTL, now)),
+            other => other,
+        }
+    }
+
+    /// Decides on the request in `session`; a refusal is answered here (RFC 6750 status, `WWW-Authenticate` and JSON
+    /// body), and the caller's `request_filter` then returns `Ok(true)`.
+    pub async fn admit(&self, session: &mut Session) -> pingora::Result<Admission> {
+        match self.check(session.req_header()).await {
+            Ok(allowed) => Ok(Admission::Allowed(allowed)),
+            Err(denial) => {
+                write_refusal(session, &denial).await?;
+                Ok(Admission::Refused(denial))
+            }
+        }
+    }
+
+    /// Prepares the upstream request: removes every inbound identity header and method-override header, removes the
+    /// token when `forward_token = false`, and sets the identity headers of `allowed`.
+    pub fn apply_identity(&self, allowed: &Allowed, req: &mut RequestHeader) {
+        for name in identity::IDENTITY_HEADERS.iter().chain(METHOD_OVERRIDE_HEADERS.iter()) {
+            req.remove_header(*name);
+        }
+        if !self.inner.cfg.forward_token {
+            for source in &self.inner.cfg.token_sources {
+                match source {
+                    TokenSource::Authorization => {
+                        let bearer = req
+                            .headers
+                            .get(http::header::AUTHORIZATION)
+                            .is_some_and(|v| v.as_bytes().get(..7).is_some_and(|p| p.eq_ignore_ascii_case(b"bearer ")));
+                        if bearer {
+                            req.remove_header(&http::header::AUTHORIZATION);
+                        }
+                    }
+                    TokenSource::SessionId => {
+                        req.remove_header(token::SESSION_ID);
+                    }
+                    TokenSource::Query => {}
+                }
+            }
+        }
+        if let Some(identity) = &allowed.identity {
+            for (name, value) in identity.headers() {
+                let _ = req.insert_header(name, value.clone());
+            }
+        }
+    }
+}
+
+/// Writes a refusal: status, `WWW-Authenticate`, `Cache-Control: no-store` and the JSON body. The connection is kept
+/// open (Pingora's `respond_error` would close it), except after a malformed request.
+pub async fn write_refusal(session: &mut Session, denial: &Denial) -> pingora::Result<()> {
+    let body = Bytes::from(denial.body());
+    let mut resp = ResponseHeader::build(denial.status(), Some(5))?;
+    resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+    if let Some(challenge) = denial.www_authenticate() {
+        resp.insert_header(http::header::WWW_AUTHENTICATE, challenge)?;
+    }
+    if let Denial::Unavailable(_) = denial {
+        resp.insert_header(http::header::RETRY_AFTER, "5")?;
+    }
+    if let Denial::BadRequest(_) = denial {
+        session.set_keepalive(None);
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    session.write_response_body(Some(body), true).await?;
+    Ok(())
+}
+
+/// The edge's background work as a Pingora service.
+pub struct EdgeBackground(Edge);
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for EdgeBackground {
+    async fn start(&self, shutdown: pingora::server::ShutdownWatch) {
+        self.0.run_background(shutdown).await;
+    }
+}

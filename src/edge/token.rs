@@ -1,0 +1,164 @@
+//! Token extraction: find the one access token a request carries (RFC 6750 section 2), without copying it.
+
+use http::header::AUTHORIZATION;
+use http::HeaderMap;
+
+use super::deny::{BadRequest, Denial, InvalidToken};
+use crate::config::TokenSource;
+
+/// The Workfront-style header.
+pub const SESSION_ID: &str = "sessionid";
+
+/// The token a request carries, borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presented<'a> {
+    /// The token text.
+    pub token: &'a str,
+    /// Where it was found.
+    pub source: TokenSource,
+}
+
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    // `Bearer` followed by one or more spaces, scheme compared case-insensitively (RFC 7235 2.1).
+    if value.len() < 7 || !value[..6].eq_ignore_ascii_case(b"bearer") || value[6] != b' ' {
+        return None;
+    }
+    let rest = &value[7..];
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    Some(&rest[start..])
+}
+
+/// Checks the b64token syntax (RFC 6750 2.1) and the size limit.
+fn checked(raw: &[u8], max: usize) -> Result<&str, Denial> {
+    let raw = raw.trim_ascii_end();
+    if raw.is_empty() {
+        return Err(InvalidToken::Malformed.into());
+    }
+    if raw.len() > max {
+        return Err(InvalidToken::TooLarge.into());
+    }
+    let body_end = raw.iter().rposition(|&b| b != b'=').map(|p| p + 1).unwrap_or(0);
+    if body_end == 0
+        || !raw[..body_end].iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+    {
+        return Err(InvalidToken::Malformed.into());
+    }
+    // Checked ASCII above.
+    std::str::from_utf8(raw).map_err(|_| InvalidToken::Malformed.into())
+}
+
+/// Finds the access token among `sources`. `Ok(None)` means no token at all (a Basic `Authorization` header is no
+/// token). Two tokens, or two `Authorization` headers, are an `invalid_request`.
+pub fn extract<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+    sources: &[TokenSource],
+    max_bytes: usize,
+) -> Result<Option<Presented<'a>>, Denial> {
+    let mut found: Option<Presented<'a>> = None;
+    let mut put = |p: Presented<'a>| -> Result<(), Denial> {
+        if found.is_some() {
+            return Err(Denial::BadRequest(BadRequest::MultipleTokens));
+        }
+        found = Some(p);
+        Ok(())
+    };
+    for &source in sources {
+        match source {
+            TokenSource::Authorization => {
+                let mut values = headers.get_all(AUTHORIZATION).iter();
+                if let Some(v) = values.next() {
+                    if values.next().is_some() {
+                        return Err(Denial::BadRequest(BadRequest::MultipleTokens));
+                    }
+                    if let Some(raw) = bearer(v.as_bytes()) {
+                        put(Presented { token: checked(raw, max_bytes)?, source })?;
+                    }
+                }
+            }
+            TokenSource::SessionId => {
+                let mut values = headers.get_all(SESSION_ID).iter();
+                if let Some(v) = values.next() {
+                    if values.next().is_some() {
+                        return Err(Denial::BadRequest(BadRequest::MultipleTokens));
+                    }
+                    put(Presented { token: checked(v.as_bytes().trim_ascii_start(), max_bytes)?, source })?;
+                }
+            }
+            TokenSource::Query => {
+                if let Some(q) = query {
+                    for pair in q.split('&') {
+                        if let Some(v) = pair.strip_prefix("access_token=") {
+                            put(Presented { token: checked(v.as_bytes(), max_bytes)?, source })?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    const ALL: [TokenSource; 2] = [TokenSource::Authorization, TokenSource::SessionId];
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for v in ["Bearer abc.def", "bearer abc.def", "BEARER  abc.def"] {
+            let h = headers(&[("authorization", v)]);
+            assert_eq!(extract(&h, None, &ALL, 8192).unwrap().unwrap().token, "abc.def", "{v}");
+        }
+    }
+
+    #[test]
+    fn basic_credentials_are_no_token() {
+        let h = headers(&[("authorization", "Basic dXNlcjpwYXNz")]);
+        assert_eq!(extract(&h, None, &ALL, 8192).unwrap(), None);
+    }
+
+    #[test]
+    fn session_id_header_is_a_source() {
+        let h = headers(&[("sessionID", "tok123")]);
+        let p = extract(&h, None, &ALL, 8192).unwrap().unwrap();
+        assert_eq!((p.token, p.source), ("tok123", TokenSource::SessionId));
+    }
+
+    #[test]
+    fn two_tokens_are_invalid_request() {
+        let h = headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]);
+        assert_eq!(extract(&h, None, &ALL, 8192), Err(Denial::BadRequest(BadRequest::MultipleTokens)));
+        let h = headers(&[("authorization", "Bearer a"), ("sessionid", "b")]);
+        assert_eq!(extract(&h, None, &ALL, 8192), Err(Denial::BadRequest(BadRequest::MultipleTokens)));
+    }
+
+    #[test]
+    fn query_token_only_when_configured() {
+        let h = HeaderMap::new();
+        assert_eq!(extract(&h, Some("access_token=abc"), &ALL, 8192).unwrap(), None);
+        let p = extract(&h, Some("x=1&access_token=abc"), &[TokenSource::Query], 8192).unwrap().unwrap();
+        assert_eq!(p.token, "abc");
+    }
+
+    #[test]
+    fn bad_syntax_and_size_are_invalid_token() {
+        let h = headers(&[("authorization", "Bearer a,b")]);
+        assert_eq!(extract(&h, None, &ALL, 8192), Err(InvalidToken::Malformed.into()));
+        let big = format!("Bearer {}", "a".repeat(9000));
+        let h = headers(&[("authorization", big.as_str())]);
+        assert_eq!(extract(&h, None, &ALL, 8192), Err(InvalidToken::TooLarge.into()));
+        let h = headers(&[("authorization", "Bearer ")]);
+        assert_eq!(extract(&h, None, &ALL, 8192), Err(InvalidToken::Malformed.into()));
+    }
+}

@@ -1,0 +1,223 @@
+//! Every Prometheus series tokengate exports, named and documented in one place.
+//!
+//! Series are created unregistered; [`EdgeMetrics::register`] adds them to any registry (the binary uses the
+//! process-wide default one, an embedding proxy may pass its own). Hot-path label values are resolved once, at build
+//! time, into handles ([`RouteHandles`], [`EdgeMetrics::decision`]), so counting a request is an atomic add.
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+
+use crate::edge::deny::{Denial, InvalidToken, Outcome};
+
+/// Latency buckets for auth decisions (seconds): from a cache hit (microseconds) to a slow IdP.
+const AUTH_BUCKETS: &[f64] = &[
+    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5,
+];
+/// Latency buckets for calls to other servers (seconds).
+const REMOTE_BUCKETS: &[f64] = &[0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// The name of every series, with its help text, for README and tests.
+pub const SERIES: &[(&str, &str)] = &[
+    ("tokengate_requests_total", "Requests by route and outcome (allowed, public, missing_token, invalid_token, insufficient_scope, bad_request, no_route, unavailable)."),
+    ("tokengate_auth_decisions_total", "Token decisions by result (allow, deny) and reason."),
+    ("tokengate_auth_duration_seconds", "Time to decide on a request that needs a token, cache hits included."),
+    ("tokengate_token_cache_requests_total", "Verified-token cache lookups by kind (jwt, opaque) and result (hit, miss)."),
+    ("tokengate_token_cache_entries", "Entries in the verified-token caches by kind (jwt, opaque)."),
+    ("tokengate_introspection_requests_total", "RFC 7662 introspection calls by status (HTTP status code, timeout, error, invalid_response)."),
+    ("tokengate_introspection_duration_seconds", "Duration of introspection calls."),
+    ("tokengate_jwks_fetches_total", "JWKS and discovery fetches by issuer, kind (jwks, discovery) and result (ok, error)."),
+    ("tokengate_jwks_keys", "Keys currently loaded per issuer."),
+    ("tokengate_upstream_duration_seconds", "Time from sending a request upstream to its response header."),
+    ("tokengate_upstream_errors_total", "Requests that failed upstream, by status sent to the client (502, 504)."),
+];
+
+fn help(name: &str) -> &'static str {
+    SERIES.iter().find(|(n, _)| *n == name).map(|(_, h)| *h).unwrap_or("")
+}
+
+fn counter_vec(name: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help(name)), labels).expect("valid metric")
+}
+
+fn histogram(name: &str, buckets: &[f64]) -> Histogram {
+    Histogram::with_opts(HistogramOpts::new(name, help(name)).buckets(buckets.to_vec())).expect("valid metric")
+}
+
+/// Pre-resolved `tokengate_requests_total` handles for one route, indexed by [`Outcome`].
+#[derive(Clone)]
+pub struct RouteHandles([IntCounter; Outcome::ALL.len()]);
+
+impl RouteHandles {
+    /// Counts one request with `outcome`.
+    pub fn count(&self, outcome: Outcome) {
+        self.0[outcome as usize].inc();
+    }
+}
+
+/// The edge's metrics.
+pub struct EdgeMetrics {
+    requests: IntCounterVec,
+    decisions: IntCounterVec,
+    allow: IntCounter,
+    deny_invalid: Vec<IntCounter>,
+    /// Auth decision latency.
+    pub auth_duration: Histogram,
+    cache_requests: IntCounterVec,
+    /// Cache hits and misses: [jwt hit, jwt miss, opaque hit, opaque miss].
+    pub cache: [IntCounter; 4],
+    cache_entries: prometheus::IntGaugeVec,
+    introspection: IntCounterVec,
+    /// Introspection latency.
+    pub introspection_duration: Histogram,
+    jwks: IntCounterVec,
+    jwks_keys: prometheus::IntGaugeVec,
+    /// Upstream latency.
+    pub upstream_duration: Histogram,
+    upstream_errors: IntCounterVec,
+    no_route: RouteHandles,
+}
+
+impl EdgeMetrics {
+    /// Creates every series, unregistered.
+    pub fn new() -> Self {
+        let requests = counter_vec("tokengate_requests_total", &["route", "outcome"]);
+        let decisions = counter_vec("tokengate_auth_decisions_total", &["result", "reason"]);
+        let cache_requests = counter_vec("tokengate_token_cache_requests_total", &["kind", "result"]);
+        let cache = [
+            cache_requests.with_label_values(&["jwt", "hit"]),
+            cache_requests.with_label_values(&["jwt", "miss"]),
+            cache_requests.with_label_values(&["opaque", "hit"]),
+            cache_requests.with_label_values(&["opaque", "miss"]),
+        ];
+        let no_route = Self::handles(&requests, "(none)");
+        EdgeMetrics {
+            allow: decisions.with_label_values(&["allow", "ok"]),
+            deny_invalid: InvalidToken::ALL.iter().map(|r| decisions.with_label_values(&["deny", r.reason()])).collect(),
+            requests,
+            decisions,
+            auth_duration: histogram("tokengate_auth_duration_seconds", AUTH_BUCKETS),
+            cache_requests,
+            cache,
+            cache_entries: prometheus::IntGaugeVec::new(
+                Opts::new("tokengate_token_cache_entries", help("tokengate_token_cache_entries")),
+                &["kind"],
+            )
+            .expect("valid metric"),
+            introspection: counter_vec("tokengate_introspection_requests_total", &["status"]),
+            introspection_duration: histogram("tokengate_introspection_duration_seconds", REMOTE_BUCKETS),
+            jwks: counter_vec("tokengate_jwks_fetches_total", &["issuer", "kind", "result"]),
+            jwks_keys: prometheus::IntGaugeVec::new(Opts::new("tokengate_jwks_keys", help("tokengate_jwks_keys")), &["issuer"])
+                .expect("valid metric"),
+            upstream_duration: histogram("tokengate_upstream_duration_seconds", REMOTE_BUCKETS),
+            upstream_errors: counter_vec("tokengate_upstream_errors_total", &["status"]),
+            no_route,
+        }
+    }
+
+    fn handles(requests: &IntCounterVec, route: &str) -> RouteHandles {
+        RouteHandles(Outcome::ALL.map(|o| requests.with_label_values(&[route, o.label()])))
+    }
+
+    /// Resolves the handles of one route.
+    pub fn route(&self, name: &str) -> RouteHandles {
+        Self::handles(&self.requests, name)
+    }
+
+    /// Handles for requests that matched no route.
+    pub fn no_route(&self) -> &RouteHandles {
+        &self.no_route
+    }
+
+    /// Counts an allowed token decision.
+    pub fn allowed(&self) {
+        self.allow.inc();
+    }
+
+    /// Counts a refused token decision.
+    pub fn denied(&self, denial: &Denial) {
+        match denial {
+            Denial::InvalidToken(r) => {
+                let i = InvalidToken::ALL.iter().position(|x| x == r).unwrap_or(0);
+                self.deny_invalid[i].inc();
+            }
+            other => self.decisions.with_label_values(&["deny", other.reason()]).inc(),
+        }
+    }
+
+    /// Counts an introspection call.
+    pub fn introspection(&self, status: &str) {
+        self.introspection.with_label_values(&[status]).inc();
+    }
+
+    /// Counts a key-set or discovery fetch.
+    pub fn fetch(&self, issuer: &str, kind: &str, ok: bool) {
+        self.jwks.with_label_values(&[issuer, kind, if ok { "ok" } else { "error" }]).inc();
+    }
+
+    /// Sets the number of keys loaded for an issuer.
+    pub fn keys_loaded(&self, issuer: &str, n: usize) {
+        self.jwks_keys.with_label_values(&[issuer]).set(n as i64);
+    }
+
+    /// The cache size gauges, to be refreshed at scrape time.
+    pub fn cache_entries(&self) -> prometheus::IntGaugeVec {
+        self.cache_entries.clone()
+    }
+
+    /// Counts an upstream failure answered with `status`.
+    pub fn upstream_error(&self, status: u16) {
+        self.upstream_errors.with_label_values(&[&status.to_string()]).inc();
+    }
+
+    /// Registers every series in `registry`, except the cache sizes, which the edge registers with their source.
+    pub fn register(&self, registry: &Registry) -> prometheus::Result<()> {
+        let all: Vec<Box<dyn Collector>> = vec![
+            Box::new(self.requests.clone()),
+            Box::new(self.decisions.clone()),
+            Box::new(self.auth_duration.clone()),
+            Box::new(self.cache_requests.clone()),
+            Box::new(self.introspection.clone()),
+            Box::new(self.introspection_duration.clone()),
+            Box::new(self.jwks.clone()),
+            Box::new(self.jwks_keys.clone()),
+            Box::new(self.upstream_duration.clone()),
+            Box::new(self.upstream_errors.clone()),
+        ];
+        for c in all {
+            registry.register(c)?;
+        }
+        Ok(())
+    }
+}
+
+impl Default for EdgeMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A gauge family refreshed just before each scrape (for values read from elsewhere, like cache sizes).
+pub struct OnScrape<F: Fn(&prometheus::IntGaugeVec) + Send + Sync> {
+    gauges: prometheus::IntGaugeVec,
+    refresh: F,
+}
+
+impl<F: Fn(&prometheus::IntGaugeVec) + Send + Sync> OnScrape<F> {
+    /// Runs `refresh` on `gauges` at each scrape.
+    pub fn new(gauges: prometheus::IntGaugeVec, refresh: F) -> Self {
+        OnScrape { gauges, refresh }
+    }
+}
+
+impl<F: Fn(&prometheus::IntGaugeVec) + Send + Sync> Collector for OnScrape<F> {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauges.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        (self.refresh)(&self.gauges);
+        self.gauges.collect()
+    }
+}

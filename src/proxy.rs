@@ -1,0 +1,185 @@
+//! The Pingora proxy: wires each phase to the [`Edge`] and the upstream. No policy lives here.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::lb::selection::RoundRobin;
+use pingora::lb::{Backend, LoadBalancer};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType, Result};
+
+use crate::config::{UpstreamConfig, UpstreamUrl};
+use crate::edge::{Admission, Allowed, Edge};
+
+/// Per-request state.
+#[derive(Default)]
+pub struct RequestCtx {
+    /// Set by `request_filter` when the edge let the request through.
+    allowed: Option<Allowed>,
+    /// When the request was sent upstream.
+    upstream_sent: Option<Instant>,
+}
+
+/// Where requests go: one origin, or several balanced round-robin with TCP health checks.
+pub enum Upstreams {
+    /// A single origin.
+    One(UpstreamUrl),
+    /// Several origins.
+    Balanced(Arc<LoadBalancer<RoundRobin>>),
+}
+
+impl Upstreams {
+    /// Builds the upstream set; for several origins also returns the health-check service to run.
+    pub fn new(
+        cfg: &UpstreamConfig,
+    ) -> std::io::Result<(Self, Option<pingora::services::background::GenBackgroundService<LoadBalancer<RoundRobin>>>)> {
+        if cfg.urls.len() == 1 {
+            return Ok((Upstreams::One(cfg.urls[0].clone()), None));
+        }
+        let mut backends = std::collections::BTreeSet::new();
+        for u in &cfg.urls {
+            let mut b = Backend::new(&u.address)
+                .map_err(|e| std::io::Error::other(format!("upstream {}: {e}", u.address)))?;
+            b.ext.insert(u.clone());
+            backends.insert(b);
+        }
+        let discovery = pingora::lb::discovery::Static::new(backends);
+        let mut lb = LoadBalancer::from_backends(pingora::lb::Backends::new(discovery));
+        lb.set_health_check(pingora::lb::health_check::TcpHealthCheck::new());
+        lb.health_check_frequency = Some(cfg.health_check_interval);
+        let mut service = pingora::services::background::background_service("upstream health", lb);
+        service.threads = Some(1);
+        Ok((Upstreams::Balanced(service.task()), Some(service)))
+    }
+}
+
+/// tokengate's [`ProxyHttp`]: the edge decides in `request_filter`, identity headers are set in
+/// `upstream_request_filter`, upstream failures become JSON 502/504 answers.
+pub struct Gateway {
+    edge: Edge,
+    upstreams: Upstreams,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+}
+
+impl Gateway {
+    /// A proxy in front of `upstreams`, checking requests with `edge`.
+    pub fn new(edge: Edge, upstreams: Upstreams, cfg: &UpstreamConfig) -> Self {
+        Gateway { edge, upstreams, connect_timeout: cfg.connect_timeout, read_timeout: cfg.read_timeout }
+    }
+
+    fn peer(&self, u: &UpstreamUrl, addr: Option<&pingora::protocols::l4::socket::SocketAddr>) -> Box<HttpPeer> {
+        let mut peer = match addr {
+            Some(a) => HttpPeer::new(a.clone(), u.tls, u.host.clone()),
+            None => HttpPeer::new(u.address.as_str(), u.tls, u.host.clone()),
+        };
+        peer.options.connection_timeout = Some(self.connect_timeout);
+        peer.options.total_connection_timeout = Some(self.connect_timeout);
+        peer.options.read_timeout = Some(self.read_timeout);
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        Box::new(peer)
+    }
+}
+
+async fn write_json(session: &mut Session, status: u16, error: &str, description: &str) -> Result<()> {
+    let body = Bytes::from(serde_json::to_vec(&serde_json::json!({"error": error, "error_description": description})).unwrap_or_default());
+    let mut resp = ResponseHeader::build(status, Some(3))?;
+    resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+    session.write_response_header(Box::new(resp), false).await?;
+    session.write_response_body(Some(body), true).await
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::default()
+    }
+
+    /// The edge decides. A refused request has been answered (RFC 6750) and goes no further: `Ok(true)`.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        match self.edge.admit(session).await? {
+            Admission::Allowed(allowed) => {
+                ctx.allowed = Some(allowed);
+                Ok(false)
+            }
+            Admission::Refused(_) => Ok(true),
+        }
+    }
+
+    /// The origin to send the request to.
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        match &self.upstreams {
+            Upstreams::One(u) => Ok(self.peer(u, None)),
+            Upstreams::Balanced(lb) => {
+                let backend = lb
+                    .select(b"", 256)
+                    .ok_or_else(|| Error::explain(ErrorType::ConnectNoRoute, "no healthy upstream"))?;
+                let u = backend.ext.get::<UpstreamUrl>().cloned().ok_or_else(|| Error::new(ErrorType::InternalError))?;
+                Ok(self.peer(&u, Some(&backend.addr)))
+            }
+        }
+    }
+
+    /// Strips inbound identity and method-override headers, sets the caller's identity headers. The path and query
+    /// are left as the client sent them.
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let allowed = ctx.allowed.as_ref().ok_or_else(|| Error::explain(ErrorType::InternalError, "request reached upstream without a decision"))?;
+        self.edge.apply_identity(allowed, upstream_request);
+        ctx.upstream_sent = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Records the upstream's latency.
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(sent) = ctx.upstream_sent.take() {
+            self.edge.metrics().upstream_duration.observe(sent.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+
+    /// Upstream failures: 504 for timeouts, 502 otherwise, each with a JSON body.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestCtx) -> FailToProxy {
+        let (code, error, description) = match (e.esource(), e.etype()) {
+            (_, ErrorType::HTTPStatus(code)) => (*code, "upstream_error", "the upstream failed"),
+            (ErrorSource::Upstream, ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout) => {
+                (504, "upstream_timeout", "the upstream did not answer in time")
+            }
+            (ErrorSource::Upstream, _) | (_, ErrorType::ConnectNoRoute | ErrorType::ConnectRefused | ErrorType::ConnectTimedout) => {
+                (502, "bad_gateway", "the upstream is unreachable or closed the connection")
+            }
+            (ErrorSource::Downstream, ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed) => {
+                (0, "", "")
+            }
+            (ErrorSource::Downstream, _) => (400, "invalid_request", "the request could not be read"),
+            _ => (500, "server_error", "internal error"),
+        };
+        if code >= 500 {
+            self.edge.metrics().upstream_error(code);
+        }
+        if code > 0 {
+            tracing::warn!(status = code, error = %e, "request failed");
+            if write_json(session, code, error, description).await.is_err() {
+                tracing::debug!("could not send the error response");
+            }
+        }
+        FailToProxy { error_code: code, can_reuse_downstream: false }
+    }
+}

@@ -1,0 +1,181 @@
+//! Assembles the process from a validated [`Config`]: the proxy service, the edge's key refresher, the metrics and
+//! health listener, the upstream health checks and the demo services, all on one Pingora [`Server`].
+//!
+//! Listeners are bound here, before Pingora starts, so that a configured port 0 resolves to a real port that is
+//! known (and logged) up front; the bound sockets are handed to Pingora through its inherited-socket table.
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{IntoRawFd, RawFd};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{ListenFds, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
+use pingora::services::{ServiceReadyNotifier, ServiceWithDependents};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::edge::Edge;
+use crate::proxy::{Gateway, Upstreams};
+
+/// Options that tests and embedders set; the binary uses the defaults.
+pub struct Options {
+    /// The clock for expiry decisions.
+    pub clock: Arc<dyn Clock>,
+    /// The registry the metrics go to; `None` means the process-wide default registry.
+    pub registry: Option<prometheus::Registry>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { clock: Arc::new(SystemClock), registry: None }
+    }
+}
+
+/// A built, not yet running, tokengate process.
+pub struct Process {
+    server: Server,
+    /// The proxy's bound address.
+    pub proxy_addr: SocketAddr,
+    /// The metrics listener's bound address.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The demo upstream's and demo issuer's bound addresses, when enabled.
+    pub demo: Option<crate::demo::DemoAddrs>,
+    /// The edge, shared with the proxy.
+    pub edge: Edge,
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let l = TcpListener::bind(addr).map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// Binds the listeners and builds every service. Fails if a listener cannot be bound.
+pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
+    let demo = if config.demo.enabled { Some(crate::demo::bind(&config.demo, &config)?) } else { None };
+    let proxy_listener = bind(config.server.listen)?;
+    let proxy_addr = proxy_listener.local_addr()?;
+    let metrics_listener = config.metrics.listen.map(bind).transpose()?;
+    let metrics_addr = metrics_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+
+    let conf = ServerConf {
+        threads: config.server.threads,
+        grace_period_seconds: Some(config.server.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(config.server.graceful_shutdown_timeout.as_secs()),
+        pid_file: config.server.pid_file.clone(),
+        upgrade_sock: config.server.upgrade_sock.clone(),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+
+    let edge = Edge::builder(config.edge.clone()).clock(options.clock.clone()).build();
+    let registry = options.registry.unwrap_or_else(|| prometheus::default_registry().clone());
+    edge.register_metrics(&registry)
+        .map_err(|e| std::io::Error::other(format!("metrics: {e}")))?;
+
+    let (upstreams, health) = Upstreams::new(&config.upstream)?;
+    let gateway = Gateway::new(edge.clone(), upstreams, &config.upstream);
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "tokengate proxy");
+    let key = proxy_addr.to_string();
+    proxy.add_tcp(&key);
+    server.add_service(PreBound { inner: proxy, fds: vec![(key, proxy_listener.into_raw_fd())] });
+
+    let mut keys = edge.background_service();
+    keys.threads = Some(1);
+    server.add_service(keys);
+
+    if let Some(hc) = health {
+        server.add_service(hc);
+    }
+
+    if let Some(listener) = metrics_listener {
+        let mut svc = pingora::services::background::background_service(
+            "tokengate metrics",
+            crate::health::HealthService::new(listener, edge.clone(), registry),
+        );
+        svc.threads = Some(1);
+        server.add_service(svc);
+    }
+
+    if let Some(d) = &demo {
+        let mut svc = pingora::services::background::background_service("tokengate demo", d.service()?);
+        svc.threads = Some(1);
+        server.add_service(svc);
+    }
+
+    let demo_addrs = demo.as_ref().map(|d| d.addrs());
+    Ok(Process { server, proxy_addr, metrics_addr, demo: demo_addrs, edge })
+}
+
+impl Process {
+    /// Runs until a signal: SIGTERM drains gracefully, SIGINT stops at once, SIGQUIT hands the sockets to a new
+    /// process (Pingora's graceful upgrade).
+    pub fn run(self) {
+        self.server.run(RunArgs::default());
+    }
+
+    /// Runs until `shutdown` fires (tests and embedders).
+    pub fn run_until(self, shutdown: Shutdown) {
+        self.server.run(RunArgs { shutdown_signal: Box::new(shutdown) });
+    }
+}
+
+/// A programmatic shutdown trigger.
+#[derive(Clone, Default)]
+pub struct Shutdown(Arc<tokio::sync::Notify>);
+
+impl Shutdown {
+    /// A new trigger.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the process to stop at once.
+    pub fn trigger(&self) {
+        self.0.notify_one();
+    }
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for Shutdown {
+    async fn recv(&self) -> ShutdownSignal {
+        self.0.notified().await;
+        ShutdownSignal::FastShutdown
+    }
+}
+
+/// Hands pre-bound sockets to a Pingora service through the inherited-socket table.
+struct PreBound<S> {
+    inner: S,
+    fds: Vec<(String, RawFd)>,
+}
+
+#[async_trait]
+impl<S: ServiceWithDependents> ServiceWithDependents for PreBound<S> {
+    async fn start_service(
+        &mut self,
+        fds: Option<ListenFds>,
+        shutdown: ShutdownWatch,
+        listeners_per_fd: usize,
+        ready: ServiceReadyNotifier,
+    ) {
+        if let Some(table) = &fds {
+            let mut table = table.lock();
+            for (addr, fd) in &self.fds {
+                if table.get(addr).is_none() {
+                    table.add(addr.clone(), *fd);
+                }
+            }
+        }
+        self.inner.start_service(fds, shutdown, listeners_per_fd, ready).await
+    }
+
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn threads(&self) -> Option<usize> {
+        self.inner.threads()
+    }
+}

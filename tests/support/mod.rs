@@ -1,0 +1,12 @@
+//! Test fixtures shared by the integration tests: a test authorization server
+//! ([`TestIssuer`]) and a test upstream ([`TestUpstream`]).
+#![allow(dead_code, unused_imports)]
+
+pub mod issuer;
+pub mod upstream;
+
+pub use issuer::{
+    b64url, ensure_crypto_provider, forge_hs256, forge_unsigned, now, Alg, Claims, DiscoveryMode,
+    Fault, TestIssuer,
+};
+pub use upstream::{Seen, TestUpstream, UpstreamMode};
