@@ -82,7 +82,11 @@ impl Demo {
         let (Some(upstream), Some(issuer)) = (take(&self.upstream), take(&self.issuer)) else {
             return Err(std::io::Error::other("demo service already started"));
         };
-        let state = IssuerState::new(format!("http://{}", self.addrs.issuer), self.audience.clone(), self.introspection.clone())?;
+        let state = IssuerState::new(
+            format!("http://{}", self.addrs.issuer),
+            self.audience.clone(),
+            self.introspection.clone(),
+        )?;
         Ok(DemoService { listeners: Mutex::new(Some((upstream, issuer))), state: Arc::new(state) })
     }
 }
@@ -187,7 +191,11 @@ async fn jwks(State(s): State<Arc<IssuerState>>) -> Response {
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (status, [(axum::http::header::CACHE_CONTROL, "no-store")], Json(json!({"error": error, "error_description": description})))
+    (
+        status,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(json!({"error": error, "error_description": description})),
+    )
         .into_response()
 }
 
@@ -217,12 +225,17 @@ struct TokenForm {
 
 async fn token(State(s): State<Arc<IssuerState>>, headers: HeaderMap, Form(f): Form<TokenForm>) -> Response {
     let creds = basic(&headers).or_else(|| Some((f.client_id.clone()?, f.client_secret.clone()?)));
-    let ok = creds.is_some_and(|(id, secret)| id == DEMO_CLIENT_ID && Secret::new(DEMO_CLIENT_SECRET).matches(secret.as_bytes()));
+    let ok = creds
+        .is_some_and(|(id, secret)| id == DEMO_CLIENT_ID && Secret::new(DEMO_CLIENT_SECRET).matches(secret.as_bytes()));
     if !ok {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
     }
     if f.grant_type.as_deref() != Some("client_credentials") {
-        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "the demo issuer only does client_credentials");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "the demo issuer only does client_credentials",
+        );
     }
     let scope = f.scope.unwrap_or_else(|| "api:read".into());
     if let Some(bad) = scope.split(' ').find(|x| !DEMO_SCOPES.contains(x)) {

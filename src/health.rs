@@ -42,6 +42,7 @@ fn router(state: AppState) -> Router {
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    s.edge.sync_caches().await;
     let mut buf = Vec::new();
     let _ = TextEncoder::new().encode(&s.registry.gather(), &mut buf);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], buf)

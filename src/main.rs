@@ -11,7 +11,11 @@ use tokengate::config::{Config, DEFAULT_PATH};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "tokengate", version, about = "An OAuth2 edge gateway: checks every access token before it reaches your API")]
+#[command(
+    name = "tokengate",
+    version,
+    about = "An OAuth2 edge gateway: checks every access token before it reaches your API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -16,7 +16,8 @@ const AUTH_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 /// Latency buckets for calls to other servers (seconds).
-const REMOTE_BUCKETS: &[f64] = &[0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const REMOTE_BUCKETS: &[f64] =
+    &[0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 /// The name of every series, with its help text, for README and tests.
 pub const SERIES: &[(&str, &str)] = &[
@@ -94,7 +95,10 @@ impl EdgeMetrics {
         let no_route = Self::handles(&requests, "(none)");
         EdgeMetrics {
             allow: decisions.with_label_values(&["allow", "ok"]),
-            deny_invalid: InvalidToken::ALL.iter().map(|r| decisions.with_label_values(&["deny", r.reason()])).collect(),
+            deny_invalid: InvalidToken::ALL
+                .iter()
+                .map(|r| decisions.with_label_values(&["deny", r.reason()]))
+                .collect(),
             requests,
             decisions,
             auth_duration: histogram("tokengate_auth_duration_seconds", AUTH_BUCKETS),
@@ -108,8 +112,11 @@ impl EdgeMetrics {
             introspection: counter_vec("tokengate_introspection_requests_total", &["status"]),
             introspection_duration: histogram("tokengate_introspection_duration_seconds", REMOTE_BUCKETS),
             jwks: counter_vec("tokengate_jwks_fetches_total", &["issuer", "kind", "result"]),
-            jwks_keys: prometheus::IntGaugeVec::new(Opts::new("tokengate_jwks_keys", help("tokengate_jwks_keys")), &["issuer"])
-                .expect("valid metric"),
+            jwks_keys: prometheus::IntGaugeVec::new(
+                Opts::new("tokengate_jwks_keys", help("tokengate_jwks_keys")),
+                &["issuer"],
+            )
+            .expect("valid metric"),
             upstream_duration: histogram("tokengate_upstream_duration_seconds", REMOTE_BUCKETS),
             upstream_errors: counter_vec("tokengate_upstream_errors_total", &["status"]),
             no_route,

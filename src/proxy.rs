@@ -36,14 +36,15 @@ impl Upstreams {
     /// Builds the upstream set; for several origins also returns the health-check service to run.
     pub fn new(
         cfg: &UpstreamConfig,
-    ) -> std::io::Result<(Self, Option<pingora::services::background::GenBackgroundService<LoadBalancer<RoundRobin>>>)> {
+    ) -> std::io::Result<(Self, Option<pingora::services::background::GenBackgroundService<LoadBalancer<RoundRobin>>>)>
+    {
         if cfg.urls.len() == 1 {
             return Ok((Upstreams::One(cfg.urls[0].clone()), None));
         }
         let mut backends = std::collections::BTreeSet::new();
         for u in &cfg.urls {
-            let mut b = Backend::new(&u.address)
-                .map_err(|e| std::io::Error::other(format!("upstream {}: {e}", u.address)))?;
+            let mut b =
+                Backend::new(&u.address).map_err(|e| std::io::Error::other(format!("upstream {}: {e}", u.address)))?;
             b.ext.insert(u.clone());
             backends.insert(b);
         }
@@ -86,7 +87,9 @@ impl Gateway {
 }
 
 async fn write_json(session: &mut Session, status: u16, error: &str, description: &str) -> Result<()> {
-    let body = Bytes::from(serde_json::to_vec(&serde_json::json!({"error": error, "error_description": description})).unwrap_or_default());
+    let body = Bytes::from(
+        serde_json::to_vec(&serde_json::json!({"error": error, "error_description": description})).unwrap_or_default(),
+    );
     let mut resp = ResponseHeader::build(status, Some(3))?;
     resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
@@ -122,7 +125,8 @@ impl ProxyHttp for Gateway {
                 let backend = lb
                     .select(b"", 256)
                     .ok_or_else(|| Error::explain(ErrorType::ConnectNoRoute, "no healthy upstream"))?;
-                let u = backend.ext.get::<UpstreamUrl>().cloned().ok_or_else(|| Error::new(ErrorType::InternalError))?;
+                let u =
+                    backend.ext.get::<UpstreamUrl>().cloned().ok_or_else(|| Error::new(ErrorType::InternalError))?;
                 Ok(self.peer(&u, Some(&backend.addr)))
             }
         }
@@ -136,7 +140,10 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let allowed = ctx.allowed.as_ref().ok_or_else(|| Error::explain(ErrorType::InternalError, "request reached upstream without a decision"))?;
+        let allowed = ctx
+            .allowed
+            .as_ref()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "request reached upstream without a decision"))?;
         self.edge.apply_identity(allowed, upstream_request);
         ctx.upstream_sent = Some(Instant::now());
         Ok(())
@@ -159,10 +166,12 @@ impl ProxyHttp for Gateway {
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestCtx) -> FailToProxy {
         let (code, error, description) = match (e.esource(), e.etype()) {
             (_, ErrorType::HTTPStatus(code)) => (*code, "upstream_error", "the upstream failed"),
-            (ErrorSource::Upstream, ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout) => {
-                (504, "upstream_timeout", "the upstream did not answer in time")
-            }
-            (ErrorSource::Upstream, _) | (_, ErrorType::ConnectNoRoute | ErrorType::ConnectRefused | ErrorType::ConnectTimedout) => {
+            (
+                ErrorSource::Upstream,
+                ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout,
+            ) => (504, "upstream_timeout", "the upstream did not answer in time"),
+            (ErrorSource::Upstream, _)
+            | (_, ErrorType::ConnectNoRoute | ErrorType::ConnectRefused | ErrorType::ConnectTimedout) => {
                 (502, "bad_gateway", "the upstream is unreachable or closed the connection")
             }
             (ErrorSource::Downstream, ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed) => {

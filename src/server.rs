@@ -46,7 +46,8 @@ pub struct Process {
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let l = TcpListener::bind(addr).map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    let l =
+        TcpListener::bind(addr).map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     l.set_nonblocking(true)?;
     Ok(l)
 }
@@ -71,8 +72,7 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
 
     let edge = Edge::builder(config.edge.clone()).clock(options.clock.clone()).build();
     let registry = options.registry.unwrap_or_else(|| prometheus::default_registry().clone());
-    edge.register_metrics(&registry)
-        .map_err(|e| std::io::Error::other(format!("metrics: {e}")))?;
+    edge.register_metrics(&registry).map_err(|e| std::io::Error::other(format!("metrics: {e}")))?;
 
     let (upstreams, health) = Upstreams::new(&config.upstream)?;
     let gateway = Gateway::new(edge.clone(), upstreams, &config.upstream);

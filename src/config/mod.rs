@@ -262,7 +262,7 @@ impl Config {
         let fail = |errors: Vec<ConfigError>| ConfigErrors { source: source.to_string(), errors };
         let de = toml::de::Deserializer::parse(text).map_err(|e| fail(vec![toml_error(text, &e)]))?;
         let mut unknown = Vec::new();
-        let parsed: Result<FileConfig, _> = serde_ignored::deserialize(de, |path| unknown.push(path.to_string()));
+        let parsed: Result<FileConfig, _> = serde_ignored::deserialize(de, |path| unknown.push(key_path(&path)));
         let file = parsed.map_err(|e| fail(vec![toml_error(text, &e)]))?;
         let mut v = Validator::new(text);
         for key in unknown {
@@ -291,6 +291,24 @@ fn toml_error(text: &str, e: &toml::de::Error) -> ConfigError {
     // serde's messages name the key for type errors ("invalid type: ... for key `server.threads`").
     let key = e.span().and_then(|s| key_at(text, s.start)).unwrap_or_else(|| "(syntax)".into());
     ConfigError { key, reason: message, location }
+}
+
+/// `auth.issuers[0].bogus` from serde_ignored's path.
+fn key_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", key_path(parent)),
+        Path::Map { parent, key } => {
+            let p = key_path(parent);
+            if p.is_empty() {
+                key.clone()
+            } else {
+                format!("{p}.{key}")
+            }
+        }
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => key_path(parent),
+    }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -424,7 +442,12 @@ impl<'t> Validator<'t> {
         let server = ServerConfig {
             listen: self.addr("server.listen", s.listen.as_deref(), "127.0.0.1:8080"),
             threads: self.positive("server.threads", s.threads, 2, 256) as usize,
-            grace_period: Duration::from_secs(self.non_negative("server.grace_period_secs", s.grace_period_secs, 0, 3600)),
+            grace_period: Duration::from_secs(self.non_negative(
+                "server.grace_period_secs",
+                s.grace_period_secs,
+                0,
+                3600,
+            )),
             graceful_shutdown_timeout: Duration::from_secs(self.non_negative(
                 "server.graceful_shutdown_timeout_secs",
                 s.graceful_shutdown_timeout_secs,
@@ -479,7 +502,10 @@ impl<'t> Validator<'t> {
         for (key, s) in list {
             let Some(url) = self.url(&key, &s) else { continue };
             if url.path() != "/" || url.query().is_some() {
-                self.error(&key, format!("`{s}`: an upstream is an origin (scheme, host, port); paths are forwarded untouched"));
+                self.error(
+                    &key,
+                    format!("`{s}`: an upstream is an origin (scheme, host, port); paths are forwarded untouched"),
+                );
                 continue;
             }
             let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_string();
@@ -492,8 +518,18 @@ impl<'t> Validator<'t> {
         }
         Some(UpstreamConfig {
             urls,
-            connect_timeout: Duration::from_millis(self.positive("upstream.connect_timeout_ms", u.connect_timeout_ms, 2000, 600_000)),
-            read_timeout: Duration::from_millis(self.positive("upstream.read_timeout_ms", u.read_timeout_ms, 30_000, 3_600_000)),
+            connect_timeout: Duration::from_millis(self.positive(
+                "upstream.connect_timeout_ms",
+                u.connect_timeout_ms,
+                2000,
+                600_000,
+            )),
+            read_timeout: Duration::from_millis(self.positive(
+                "upstream.read_timeout_ms",
+                u.read_timeout_ms,
+                30_000,
+                3_600_000,
+            )),
             health_check_interval: Duration::from_secs(self.positive(
                 "upstream.health_check_interval_secs",
                 u.health_check_interval_secs,
@@ -506,7 +542,9 @@ impl<'t> Validator<'t> {
     fn edge(&mut self, a: Option<FileAuth>, routes: Vec<FileRoute>) -> Option<EdgeConfig> {
         let a = a.unwrap_or_default();
         let mut token_sources = Vec::new();
-        for (i, s) in a.token_sources.unwrap_or_else(|| vec!["authorization".into(), "sessionid".into()]).iter().enumerate() {
+        for (i, s) in
+            a.token_sources.unwrap_or_else(|| vec!["authorization".into(), "sessionid".into()]).iter().enumerate()
+        {
             let key = format!("auth.token_sources[{i}]");
             let src = match s.to_ascii_lowercase().as_str() {
                 "authorization" => TokenSource::Authorization,
@@ -559,8 +597,8 @@ impl<'t> Validator<'t> {
                 out_routes.push(r);
             }
         }
-        let needs_tokens = default == DefaultPolicy::Authenticated
-            || out_routes.iter().any(|r| r.auth != RouteAuth::None);
+        let needs_tokens =
+            default == DefaultPolicy::Authenticated || out_routes.iter().any(|r| r.auth != RouteAuth::None);
         if needs_tokens && issuers.is_empty() {
             self.error("auth.issuers", "some routes require a token, but no issuer is configured to check it");
         }
@@ -610,7 +648,7 @@ impl<'t> Validator<'t> {
                 Err(reason) => self.error(&key, reason),
             }
         }
-        if algorithms.is_empty() {
+        if names.is_empty() {
             self.error(&format!("{p}.algorithms"), "must list at least one algorithm");
         }
         let introspection = f.introspection.and_then(|x| self.introspection(&format!("{p}.introspection"), x));
@@ -622,7 +660,12 @@ impl<'t> Validator<'t> {
             algorithms,
             leeway_secs: self.non_negative(&format!("{p}.leeway_secs"), f.leeway_secs, 30, 300),
             require_typ: f.require_typ.filter(|t| !t.is_empty()),
-            jwks_refresh: Duration::from_secs(self.positive(&format!("{p}.jwks_refresh_secs"), f.jwks_refresh_secs, 300, 86_400)),
+            jwks_refresh: Duration::from_secs(self.positive(
+                &format!("{p}.jwks_refresh_secs"),
+                f.jwks_refresh_secs,
+                300,
+                86_400,
+            )),
             introspection,
         })
     }
@@ -638,7 +681,10 @@ impl<'t> Validator<'t> {
         };
         let client_secret = match (f.client_secret, f.client_secret_env) {
             (Some(_), Some(_)) => {
-                self.error(&format!("{p}.client_secret_env"), "set either `client_secret` or `client_secret_env`, not both");
+                self.error(
+                    &format!("{p}.client_secret_env"),
+                    "set either `client_secret` or `client_secret_env`, not both",
+                );
                 Secret::new(String::new())
             }
             (Some(s), None) => Secret::new(s),
@@ -650,7 +696,10 @@ impl<'t> Validator<'t> {
                 }
             },
             (None, None) => {
-                self.error(&format!("{p}.client_secret"), "missing: the gateway's client secret (or `client_secret_env`)");
+                self.error(
+                    &format!("{p}.client_secret"),
+                    "missing: the gateway's client secret (or `client_secret_env`)",
+                );
                 Secret::new(String::new())
             }
         };
@@ -658,7 +707,12 @@ impl<'t> Validator<'t> {
             endpoint,
             client_id,
             client_secret,
-            cache_ttl: Duration::from_secs(self.non_negative(&format!("{p}.cache_ttl_secs"), f.cache_ttl_secs, 300, 86_400)),
+            cache_ttl: Duration::from_secs(self.non_negative(
+                &format!("{p}.cache_ttl_secs"),
+                f.cache_ttl_secs,
+                300,
+                86_400,
+            )),
             negative_cache_ttl: Duration::from_secs(self.non_negative(
                 &format!("{p}.negative_cache_ttl_secs"),
                 f.negative_cache_ttl_secs,
@@ -699,7 +753,9 @@ impl<'t> Validator<'t> {
         }
         let check_scopes = |v: &mut Self, key: &str, list: &[String]| {
             for (j, s) in list.iter().enumerate() {
-                if s.is_empty() || !s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
+                if s.is_empty()
+                    || !s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+                {
                     v.error(&format!("{key}[{j}]"), format!("`{s}` is not a valid scope token (RFC 6749 3.3)"));
                 }
             }
@@ -751,7 +807,7 @@ mod tests {
         let threads = err.errors.iter().find(|e| e.key == "server.threads").unwrap();
         assert_eq!(threads.location, Some((3, 11)));
         let alg = err.errors.iter().find(|e| e.key == "auth.issuers[0].algorithms[1]").unwrap();
-        assert_eq!(alg.location, Some((13, 25)));
+        assert_eq!(alg.location, Some((13, 24)));
     }
 
     #[test]

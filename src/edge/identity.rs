@@ -44,7 +44,8 @@ impl Identity {
         expires_at: Option<i64>,
         token_id: Option<&str>,
     ) -> Result<Self, InvalidToken> {
-        let scopes: Box<[Box<str>]> = scopes.into_iter().map(|s| Box::from(s.as_ref())).filter(|s: &Box<str>| !s.is_empty()).collect();
+        let scopes: Box<[Box<str>]> =
+            scopes.into_iter().map(|s| Box::from(s.as_ref())).filter(|s: &Box<str>| !s.is_empty()).collect();
         let joined = scopes.iter().map(|s| &**s).collect::<Vec<_>>().join(" ");
         Ok(Identity {
             subject: subject.map(header_value).transpose()?,

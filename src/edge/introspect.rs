@@ -57,7 +57,12 @@ fn form_encode(s: &str) -> String {
 
 impl Introspector {
     /// An introspector for `issuer`, whose endpoint comes from the configuration or discovery (through `keys`).
-    pub fn new(issuer: &IssuerConfig, keys: Arc<IssuerKeys>, http: reqwest::Client, metrics: Arc<EdgeMetrics>) -> Option<Self> {
+    pub fn new(
+        issuer: &IssuerConfig,
+        keys: Arc<IssuerKeys>,
+        http: reqwest::Client,
+        metrics: Arc<EdgeMetrics>,
+    ) -> Option<Self> {
         let cfg = issuer.introspection.clone()?;
         // RFC 6749 2.3.1: id and secret are form-encoded before Basic encoding.
         let creds = format!("{}:{}", form_encode(&cfg.client_id), form_encode(cfg.client_secret.expose()));
@@ -92,7 +97,9 @@ impl Introspector {
                 return Err(Unavailable::Introspection.into());
             }
             Ok(resp) => match resp.bytes().await {
-                Ok(b) if b.len() <= MAX_RESPONSE_BYTES => serde_json::from_slice::<Response>(&b).map_err(|_| "invalid_response"),
+                Ok(b) if b.len() <= MAX_RESPONSE_BYTES => {
+                    serde_json::from_slice::<Response>(&b).map_err(|_| "invalid_response")
+                }
                 Ok(_) => Err("invalid_response"),
                 Err(e) => Err(if e.is_timeout() { "timeout" } else { "error" }),
             },

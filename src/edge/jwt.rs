@@ -24,13 +24,15 @@ pub fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
         "ES384" => Algorithm::ES384,
         "EdDSA" => Algorithm::EdDSA,
         "HS256" | "HS384" | "HS512" => {
-            return Err(format!("`{name}` is refused: a shared-secret algorithm lets anyone holding the key forge tokens"))
-        }
-        _ if name.eq_ignore_ascii_case("none") => return Err("`none` is refused: unsigned tokens are never accepted".into()),
-        _ => {
             return Err(format!(
-                "`{name}` is not one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"
+                "`{name}` is refused: a shared-secret algorithm lets anyone holding the key forge tokens"
             ))
+        }
+        _ if name.eq_ignore_ascii_case("none") => {
+            return Err("`none` is refused: unsigned tokens are never accepted".into())
+        }
+        _ => {
+            return Err(format!("`{name}` is not one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"))
         }
     })
 }

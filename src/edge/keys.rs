@@ -104,11 +104,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     if resp.status() != reqwest::StatusCode::OK {
         return Err(FetchError::Status(resp.status().as_u16()));
     }
-    let max_age = resp
-        .headers()
-        .get(http::header::CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .and_then(max_age);
+    let max_age = resp.headers().get(http::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).and_then(max_age);
     let body = resp.bytes().await.map_err(|e| FetchError::Transport(e.without_url().to_string()))?;
     if body.len() > MAX_DOCUMENT_BYTES {
         return Err(FetchError::Invalid(format!("larger than {MAX_DOCUMENT_BYTES} bytes")));
@@ -165,10 +161,8 @@ pub async fn discover(http: &reqwest::Client, issuer: &str, metrics: &EdgeMetric
 }
 
 fn parse_keys(doc: &serde_json::Value, issuer: &str) -> Result<Keys, FetchError> {
-    let list = doc
-        .get("keys")
-        .and_then(|k| k.as_array())
-        .ok_or_else(|| FetchError::Invalid("no `keys` array".into()))?;
+    let list =
+        doc.get("keys").and_then(|k| k.as_array()).ok_or_else(|| FetchError::Invalid("no `keys` array".into()))?;
     let mut keys = Keys::default();
     for raw in list {
         let jwk: Jwk = match serde_json::from_value(raw.clone()) {
@@ -248,7 +242,8 @@ impl IssuerKeys {
     /// Prepares an issuer; nothing is fetched until [`IssuerKeys::run`] or the first token.
     pub fn new(cfg: &IssuerConfig, http: reqwest::Client, metrics: Arc<EdgeMetrics>) -> Self {
         let introspection = cfg.introspection.as_ref().and_then(|i| i.endpoint.clone());
-        let resolved = !cfg.discovery || (cfg.jwks_uri.is_some() && (cfg.introspection.is_none() || introspection.is_some()));
+        let resolved =
+            !cfg.discovery || (cfg.jwks_uri.is_some() && (cfg.introspection.is_none() || introspection.is_some()));
         IssuerKeys {
             issuer: cfg.issuer.clone(),
             default_refresh: cfg.jwks_refresh,

@@ -121,9 +121,8 @@ impl EdgeBuilder {
             .map(|i| Issuer { cfg: i.clone(), keys: Arc::new(IssuerKeys::new(i, http.clone(), metrics.clone())) })
             .collect();
         let by_name = issuers.iter().enumerate().map(|(n, i)| (i.cfg.issuer.clone(), n)).collect();
-        let introspector = issuers
-            .iter()
-            .find_map(|i| Introspector::new(&i.cfg, i.keys.clone(), http.clone(), metrics.clone()));
+        let introspector =
+            issuers.iter().find_map(|i| Introspector::new(&i.cfg, i.keys.clone(), http.clone(), metrics.clone()));
         let [jwt_hit, jwt_miss, opaque_hit, opaque_miss] = metrics.cache.clone();
         Edge {
             inner: Arc::new(Inner {
@@ -181,6 +180,13 @@ impl Edge {
         })))
     }
 
+    /// Applies pending cache maintenance, so that the cache size gauges are exact at the next scrape (moka counts
+    /// entries lazily).
+    pub async fn sync_caches(&self) {
+        self.inner.jwt_cache.sync().await;
+        self.inner.opaque_cache.sync().await;
+    }
+
     /// Whether every issuer's endpoints are known and its keys loaded (`/readyz`).
     pub fn ready(&self) -> bool {
         self.inner.issuers.iter().all(|i| i.keys.ready())
@@ -188,12 +194,8 @@ impl Edge {
 
     /// Loads and refreshes every issuer's keys until `shutdown` changes.
     pub async fn run_background(&self, shutdown: tokio::sync::watch::Receiver<bool>) {
-        let tasks: Vec<_> = self
-            .inner
-            .issuers
-            .iter()
-            .map(|i| tokio::spawn(i.keys.clone().run(shutdown.clone())))
-            .collect();
+        let tasks: Vec<_> =
+            self.inner.issuers.iter().map(|i| tokio::spawn(i.keys.clone().run(shutdown.clone()))).collect();
         for t in tasks {
             let _ = t.await;
         }
@@ -246,8 +248,9 @@ impl Edge {
     /// Finds the request's token and verifies it: the token check, without any route or scope.
     pub async fn authenticate(&self, req: &RequestHeader) -> Result<Arc<Identity>, Denial> {
         let inner = &*self.inner;
-        let presented = token::extract(&req.headers, req.uri.query(), &inner.cfg.token_sources, inner.cfg.max_token_bytes)?
-            .ok_or(Denial::MissingToken)?;
+        let presented =
+            token::extract(&req.headers, req.uri.query(), &inner.cfg.token_sources, inner.cfg.max_token_bytes)?
+                .ok_or(Denial::MissingToken)?;
         let now = inner.clock.now();
         let token = presented.token;
         if jwt::looks_like_jwt(token) {
@@ -265,14 +268,13 @@ impl Edge {
         let result: Result<Entry, Denial> = async {
             let parsed = jwt::parse(token)?;
             let iss = parsed.claims.iss.as_deref().ok_or(InvalidToken::UnknownIssuer)?;
-            let issuer = self.inner.by_name.get(iss).map(|&i| &self.inner.issuers[i]).ok_or(InvalidToken::UnknownIssuer)?;
+            let issuer =
+                self.inner.by_name.get(iss).map(|&i| &self.inner.issuers[i]).ok_or(InvalidToken::UnknownIssuer)?;
             let alg = jwt::algorithm(&parsed.header, &issuer.cfg)?;
             jwt::check_claims(&parsed, &issuer.cfg, now)?;
             let keys = issuer.keys.keys_for(parsed.header.kid.as_deref(), alg).await?;
-            let verified = keys
-                .iter()
-                .filter_map(|k| k.for_alg(alg))
-                .any(|k| jwt::check_signature(&parsed, k, alg).is_ok());
+            let verified =
+                keys.iter().filter_map(|k| k.for_alg(alg)).any(|k| jwt::check_signature(&parsed, k, alg).is_ok());
             if !verified {
                 return Err(InvalidToken::Signature.into());
             }

@@ -84,7 +84,8 @@ pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
     while i < bytes.len() {
         let b = bytes[i];
         if b == b'%' {
-            let (Some(h), Some(l)) = (bytes.get(i + 1).and_then(|&c| hex(c)), bytes.get(i + 2).and_then(|&c| hex(c))) else {
+            let (Some(h), Some(l)) = (bytes.get(i + 1).and_then(|&c| hex(c)), bytes.get(i + 2).and_then(|&c| hex(c)))
+            else {
                 return Err(PathError::BadEscape);
             };
             let v = h * 16 + l;
@@ -257,12 +258,8 @@ mod tests {
 
     #[test]
     fn prefixes_match_on_segment_boundaries() {
-        let cfg = |path: &str| RouteConfig {
-            name: path.into(),
-            path: path.into(),
-            methods: vec![],
-            auth: RouteAuth::None,
-        };
+        let cfg =
+            |path: &str| RouteConfig { name: path.into(), path: path.into(), methods: vec![], auth: RouteAuth::None };
         let t = RouteTable::new(&[cfg("/api/"), cfg("/public")], DefaultPolicy::Deny);
         assert_eq!(t.find("/api", &Method::GET).unwrap().name, "/api/");
         assert_eq!(t.find("/api/x", &Method::GET).unwrap().name, "/api/");

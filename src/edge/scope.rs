@@ -31,7 +31,10 @@ mod tests {
             all: all.iter().map(|s| s.to_string()).collect(),
             any: any.iter().map(|s| s.to_string()).collect(),
         };
-        RouteTable::new(&[RouteConfig { name: "r".into(), path: "/".into(), methods: vec![], auth }], DefaultPolicy::Deny)
+        RouteTable::new(
+            &[RouteConfig { name: "r".into(), path: "/".into(), methods: vec![], auth }],
+            DefaultPolicy::Deny,
+        )
     }
 
     fn who(scopes: &[&str]) -> Identity {

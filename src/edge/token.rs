@@ -39,7 +39,9 @@ fn checked(raw: &[u8], max: usize) -> Result<&str, Denial> {
     }
     let body_end = raw.iter().rposition(|&b| b != b'=').map(|p| p + 1).unwrap_or(0);
     if body_end == 0
-        || !raw[..body_end].iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        || !raw[..body_end]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
     {
         return Err(InvalidToken::Malformed.into());
     }

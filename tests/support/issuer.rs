@@ -13,9 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize, PublicKeyComponents};
-use aws_lc_rs::signature::{
-    EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING,
-};
+use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -41,10 +39,7 @@ pub fn ensure_crypto_provider() {
 
 /// Current time as Unix seconds.
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock before 1970")
-        .as_secs() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock before 1970").as_secs() as i64
 }
 
 /// Base64url without padding, as used in JWS.
@@ -55,11 +50,7 @@ pub fn b64url(bytes: impl AsRef<[u8]>) -> String {
 /// Builds `b64(header).b64(claims).` — an unsigned token (for `alg: none` attacks).
 /// The header is used verbatim.
 pub fn forge_unsigned(header: Value, claims: Value) -> String {
-    format!(
-        "{}.{}.",
-        b64url(serde_json::to_vec(&header).unwrap()),
-        b64url(serde_json::to_vec(&claims).unwrap())
-    )
+    format!("{}.{}.", b64url(serde_json::to_vec(&header).unwrap()), b64url(serde_json::to_vec(&claims).unwrap()))
 }
 
 /// Signs `b64(header).b64(claims)` with HMAC-SHA256 under `secret` (for
@@ -67,17 +58,10 @@ pub fn forge_unsigned(header: Value, claims: Value) -> String {
 /// The header is used verbatim; put `"alg":"HS256"` in it yourself.
 pub fn forge_hs256(secret: &[u8], header: Value, claims: Value) -> String {
     ensure_crypto_provider();
-    let input = format!(
-        "{}.{}",
-        b64url(serde_json::to_vec(&header).unwrap()),
-        b64url(serde_json::to_vec(&claims).unwrap())
-    );
-    let sig = jsonwebtoken::crypto::sign(
-        input.as_bytes(),
-        &EncodingKey::from_secret(secret),
-        Algorithm::HS256,
-    )
-    .expect("HS256 signing");
+    let input =
+        format!("{}.{}", b64url(serde_json::to_vec(&header).unwrap()), b64url(serde_json::to_vec(&claims).unwrap()));
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &EncodingKey::from_secret(secret), Algorithm::HS256)
+        .expect("HS256 signing");
     format!("{input}.{sig}")
 }
 
@@ -174,10 +158,8 @@ impl KeyMaterial {
                 }
             }
             Alg::ES256 => {
-                let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                    .expect("P-256 keygen");
-                let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
-                    .expect("P-256 parse");
+                let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("P-256 keygen");
+                let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).expect("P-256 parse");
                 let point = kp.public_key().as_ref(); // 0x04 || x || y
                 assert_eq!(point.len(), 65);
                 let spki = AsDer::<PublicKeyX509Der>::as_der(kp.public_key()).expect("EC SPKI");
@@ -194,8 +176,7 @@ impl KeyMaterial {
             Alg::EdDSA => {
                 let doc = Ed25519KeyPair::generate_pkcs8(&rng).expect("Ed25519 keygen");
                 let kp = Ed25519KeyPair::from_pkcs8(doc.as_ref()).expect("Ed25519 parse");
-                let spki =
-                    AsDer::<PublicKeyX509Der>::as_der(kp.public_key()).expect("Ed25519 SPKI");
+                let spki = AsDer::<PublicKeyX509Der>::as_der(kp.public_key()).expect("Ed25519 SPKI");
                 KeyMaterial {
                     alg,
                     encoding: EncodingKey::from_ed_der(doc.as_ref()),
@@ -211,10 +192,7 @@ impl KeyMaterial {
 }
 
 fn strip_leading_zeros(b: &[u8]) -> &[u8] {
-    let i = b
-        .iter()
-        .position(|&x| x != 0)
-        .unwrap_or(b.len().saturating_sub(1));
+    let i = b.iter().position(|&x| x != 0).unwrap_or(b.len().saturating_sub(1));
     &b[i..]
 }
 
@@ -321,17 +299,11 @@ impl TestIssuer {
     /// `http://127.0.0.1:PORT/realms/demo` (Keycloak style). One ES256 key, kid `es-1`.
     pub async fn start_with_path(path: &str) -> TestIssuer {
         let path = path.trim_end_matches('/').to_string();
-        assert!(
-            path.is_empty() || path.starts_with('/'),
-            "path must start with '/'"
-        );
+        assert!(path.is_empty() || path.starts_with('/'), "path must start with '/'");
         let listener = bind_reusable("127.0.0.1:0".parse().unwrap()).expect("bind issuer");
         let addr = listener.local_addr().unwrap();
         let mut material = HashMap::new();
-        material.insert(
-            "es-1".to_string(),
-            Arc::new(KeyMaterial::generate(Alg::ES256, "es-1")),
-        );
+        material.insert("es-1".to_string(), Arc::new(KeyMaterial::generate(Alg::ES256, "es-1")));
         let inner = Arc::new(Inner {
             addr,
             issuer: format!("http://{addr}{path}"),
@@ -397,11 +369,7 @@ impl TestIssuer {
     }
     /// RFC 8414 metadata URL: `{base}/.well-known/oauth-authorization-server{path}`.
     pub fn oauth_metadata_url(&self) -> String {
-        format!(
-            "{}/.well-known/oauth-authorization-server{}",
-            self.base_url(),
-            self.inner.path
-        )
+        format!("{}/.well-known/oauth-authorization-server{}", self.base_url(), self.inner.path)
     }
     /// OpenID metadata URL: `{issuer}/.well-known/openid-configuration`.
     pub fn oidc_metadata_url(&self) -> String {
@@ -530,11 +498,7 @@ impl TestIssuer {
     }
 
     fn material(&self, kid: &str) -> Arc<KeyMaterial> {
-        self.st()
-            .material
-            .get(kid)
-            .cloned()
-            .unwrap_or_else(|| panic!("unknown kid {kid:?}"))
+        self.st().material.get(kid).cloned().unwrap_or_else(|| panic!("unknown kid {kid:?}"))
     }
 
     /// The public JWK of a key, exactly as published.
@@ -552,11 +516,8 @@ impl TestIssuer {
     /// The current JWKS document, as served (without fault injection).
     pub fn jwks_json(&self) -> Value {
         let s = self.st();
-        let mut keys: Vec<Value> = s
-            .published
-            .iter()
-            .filter_map(|k| s.material.get(k).map(|m| m.jwk.clone()))
-            .collect();
+        let mut keys: Vec<Value> =
+            s.published.iter().filter_map(|k| s.material.get(k).map(|m| m.jwk.clone())).collect();
         keys.extend(s.extra_jwks.iter().cloned());
         json!({ "keys": keys })
     }
@@ -565,12 +526,7 @@ impl TestIssuer {
 
     /// Mints a JWT with the first published key: header `{alg, typ:"at+jwt", kid}`.
     pub fn mint(&self, claims: &Claims) -> String {
-        let kid = self
-            .st()
-            .published
-            .first()
-            .cloned()
-            .expect("issuer has no published key");
+        let kid = self.st().published.first().cloned().expect("issuer has no published key");
         self.mint_with(&kid, Value::Null, claims.to_json())
     }
     /// Mints a JWT with the named key (published or not) and the default header.
@@ -581,12 +537,7 @@ impl TestIssuer {
     /// `{alg, typ:"at+jwt", kid}`; each field of `header_overrides` (an object, or `Null`)
     /// replaces it, and a `null` value removes it. The signature always uses the key's real
     /// algorithm, whatever `alg` the header claims.
-    pub fn mint_with(
-        &self,
-        kid: &str,
-        header_overrides: Value,
-        claims: impl Into<Value>,
-    ) -> String {
+    pub fn mint_with(&self, kid: &str, header_overrides: Value, claims: impl Into<Value>) -> String {
         let km = self.material(kid);
         let mut header = Map::new();
         header.insert("alg".into(), json!(km.alg.name()));
@@ -615,8 +566,7 @@ impl TestIssuer {
         let km = self.material(kid);
         ensure_crypto_provider();
         let input = format!("{}.{}", b64url(header_bytes), b64url(payload_bytes));
-        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &km.encoding, km.alg.jwt_alg())
-            .expect("JWS signing");
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &km.encoding, km.alg.jwt_alg()).expect("JWS signing");
         format!("{input}.{sig}")
     }
 
@@ -628,14 +578,7 @@ impl TestIssuer {
     }
     /// Registers `{"active":true,"scope","sub","client_id","exp"?,"iss","token_type":"Bearer"}`.
     /// `exp: None` omits `exp`.
-    pub fn register_opaque_active(
-        &self,
-        token: &str,
-        scope: &str,
-        sub: &str,
-        client_id: &str,
-        exp: Option<i64>,
-    ) {
+    pub fn register_opaque_active(&self, token: &str, scope: &str, sub: &str, client_id: &str, exp: Option<i64>) {
         let mut v = json!({
             "active": true, "scope": scope, "sub": sub, "client_id": client_id,
             "iss": self.inner.issuer, "token_type": "Bearer",
@@ -664,16 +607,9 @@ impl TestIssuer {
     /// connections are closed, in-flight requests get up to 5 s to finish.
     pub async fn stop(&self) {
         let running = self.inner.server.lock().await.take();
-        if let Some(Running {
-            shutdown,
-            mut handle,
-        }) = running
-        {
+        if let Some(Running { shutdown, mut handle }) = running {
             let _ = shutdown.send(());
-            if tokio::time::timeout(Duration::from_secs(5), &mut handle)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(5), &mut handle).await.is_err() {
                 handle.abort();
                 let _ = handle.await;
             }
@@ -698,10 +634,7 @@ impl TestIssuer {
                 }
             }
         }
-        panic!(
-            "cannot rebind issuer on {}: {:?}",
-            self.inner.addr, last_err
-        );
+        panic!("cannot rebind issuer on {}: {:?}", self.inner.addr, last_err);
     }
 }
 
@@ -715,59 +648,34 @@ fn serve(inner: Arc<Inner>, listener: TcpListener) -> Running {
             })
             .await;
     });
-    Running {
-        shutdown: tx,
-        handle,
-    }
+    Running { shutdown: tx, handle }
 }
 
 fn router(inner: Arc<Inner>) -> Router {
     let p = inner.path.clone();
     Router::new()
-        .route(
-            &format!("/.well-known/oauth-authorization-server{p}"),
-            get(oauth_discovery),
-        )
-        .route(
-            &format!("{p}/.well-known/openid-configuration"),
-            get(oidc_discovery),
-        )
+        .route(&format!("/.well-known/oauth-authorization-server{p}"), get(oauth_discovery))
+        .route(&format!("{p}/.well-known/openid-configuration"), get(oidc_discovery))
         .route(&format!("{p}/jwks"), get(jwks))
         .route(&format!("{p}/introspect"), post(introspect))
         .with_state(inner)
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        serde_json::to_vec(body).unwrap(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], serde_json::to_vec(body).unwrap()).into_response()
 }
 
 /// Applies a fault; `Some(response)` short-circuits the handler.
 async fn apply_fault(fault: Fault) -> Option<Response> {
     match fault {
         Fault::None => None,
-        Fault::Down => Some(
-            Response::builder()
-                .status(StatusCode::SERVICE_UNAVAILABLE)
-                .body(Body::empty())
-                .unwrap(),
-        ),
-        Fault::Status(code) => Some(json_response(
-            StatusCode::from_u16(code).expect("valid status"),
-            &json!({"error": "test_fault"}),
-        )),
-        Fault::Garbage => Some(
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                "not json{",
-            )
-                .into_response(),
-        ),
+        Fault::Down => Some(Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body(Body::empty()).unwrap()),
+        Fault::Status(code) => {
+            Some(json_response(StatusCode::from_u16(code).expect("valid status"), &json!({"error": "test_fault"})))
+        }
+        Fault::Garbage => {
+            Some((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "not json{").into_response())
+        }
         Fault::Delay(d) => {
             tokio::time::sleep(d).await;
             None
@@ -832,17 +740,12 @@ async fn jwks(State(inner): State<Arc<Inner>>) -> Response {
     if let Some(r) = apply_fault(fault).await {
         return r;
     }
-    let handle = TestIssuer {
-        inner: inner.clone(),
-    };
+    let handle = TestIssuer { inner: inner.clone() };
     let body = handle.jwks_json();
     let cc = inner.state.lock().unwrap().jwks_cache_control.clone();
     let mut resp = json_response(StatusCode::OK, &body);
     if let Some(cc) = cc {
-        resp.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_str(&cc).expect("valid cache-control"),
-        );
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_str(&cc).expect("valid cache-control"));
     }
     resp
 }
@@ -883,10 +786,7 @@ fn parse_form(body: &[u8]) -> Vec<(String, String)> {
 }
 
 fn basic_auth_ok(headers: &HeaderMap, id: &str, secret: &str) -> bool {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return false;
     };
     let Some((scheme, creds)) = value.trim().split_once(' ') else {
@@ -918,35 +818,19 @@ async fn introspect(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: B
         (s.client_id.clone(), s.client_secret.clone())
     };
     if !basic_auth_ok(&headers, &id, &secret) {
-        let mut r = json_response(
-            StatusCode::UNAUTHORIZED,
-            &json!({"error": "invalid_client"}),
-        );
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"introspection\""),
-        );
+        let mut r = json_response(StatusCode::UNAUTHORIZED, &json!({"error": "invalid_client"}));
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"introspection\""));
         return r;
     }
     let form = parse_form(&body);
-    let token = form
-        .iter()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.clone());
+    let token = form.iter().find(|(k, _)| k == "token").map(|(_, v)| v.clone());
     let mut s = inner.state.lock().unwrap();
     s.last_introspect_form = Some(form);
     let Some(token) = token else {
         drop(s);
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            &json!({"error": "invalid_request"}),
-        );
+        return json_response(StatusCode::BAD_REQUEST, &json!({"error": "invalid_request"}));
     };
-    let resp = s
-        .opaque
-        .get(&token)
-        .cloned()
-        .unwrap_or_else(|| json!({"active": false}));
+    let resp = s.opaque.get(&token).cloned().unwrap_or_else(|| json!({"active": false}));
     drop(s);
     json_response(StatusCode::OK, &resp)
 }

@@ -6,7 +6,9 @@ pub mod issuer;
 pub mod upstream;
 
 pub use issuer::{
-    b64url, ensure_crypto_provider, forge_hs256, forge_unsigned, now, Alg, Claims, DiscoveryMode,
-    Fault, TestIssuer,
+    b64url, ensure_crypto_provider, forge_hs256, forge_unsigned, now, Alg, Claims, DiscoveryMode, Fault, TestIssuer,
 };
 pub use upstream::{Seen, TestUpstream, UpstreamMode};
+
+pub mod gateway;
+pub use gateway::{client, json, GatewayConfig, Stack, TestGateway, AUDIENCE};

@@ -54,19 +54,12 @@ impl Seen {
     /// First value of a header (name case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
     /// All values of a header (name case-insensitive).
     pub fn header_all(&self, name: &str) -> Vec<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .filter(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.headers.iter().filter(|(k, _)| *k == name).map(|(_, v)| v.as_str()).collect()
     }
     /// Whether the header is present.
     pub fn has_header(&self, name: &str) -> bool {
@@ -188,10 +181,7 @@ impl TestUpstream {
                 }
             }
         }
-        panic!(
-            "cannot rebind upstream on {}: {:?}",
-            self.inner.addr, last_err
-        );
+        panic!("cannot rebind upstream on {}: {:?}", self.inner.addr, last_err);
     }
 }
 
@@ -267,17 +257,13 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 async fn write_simple(conn: &mut Conn, status: u16, reason: &str) {
-    let msg =
-        format!("HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    let msg = format!("HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
     let _ = conn.stream.write_all(msg.as_bytes()).await;
     let _ = conn.stream.shutdown().await;
 }
 
 async fn handle_conn(inner: &Inner, stream: TcpStream, conn_id: usize) {
-    let mut conn = Conn {
-        stream,
-        buf: Vec::new(),
-    };
+    let mut conn = Conn { stream, buf: Vec::new() };
     loop {
         // Request head (tolerate stray CRLFs before the request line, RFC 9112 2.2).
         let head_end = loop {
@@ -304,11 +290,7 @@ async fn handle_conn(inner: &Inner, stream: TcpStream, conn_id: usize) {
             write_simple(&mut conn, 400, "Bad Request").await;
             return;
         }
-        let (method, target, version) = (
-            parts[0].to_string(),
-            parts[1].to_string(),
-            parts[2].to_string(),
-        );
+        let (method, target, version) = (parts[0].to_string(), parts[1].to_string(), parts[2].to_string());
         let mut headers = Vec::new();
         for line in lines {
             let Some((name, value)) = line.split_once(':') else {
@@ -333,13 +315,8 @@ async fn handle_conn(inner: &Inner, stream: TcpStream, conn_id: usize) {
             },
             None => 0,
         };
-        if (chunked || content_length > 0)
-            && get("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-        {
-            let _ = conn
-                .stream
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await;
+        if (chunked || content_length > 0) && get("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+            let _ = conn.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
         }
         let body = if chunked {
             match read_chunked(&mut conn).await {
@@ -354,20 +331,12 @@ async fn handle_conn(inner: &Inner, stream: TcpStream, conn_id: usize) {
         };
 
         let conn_hdr = get("connection").unwrap_or_default().to_ascii_lowercase();
-        let keep_alive = if version == "HTTP/1.0" {
-            conn_hdr.contains("keep-alive")
-        } else {
-            !conn_hdr.contains("close")
-        };
+        let keep_alive =
+            if version == "HTTP/1.0" { conn_hdr.contains("keep-alive") } else { !conn_hdr.contains("close") };
 
         let mut header_obj = Map::new();
         for (k, v) in &headers {
-            header_obj
-                .entry(k.clone())
-                .or_insert_with(|| Value::Array(vec![]))
-                .as_array_mut()
-                .unwrap()
-                .push(json!(v));
+            header_obj.entry(k.clone()).or_insert_with(|| Value::Array(vec![])).as_array_mut().unwrap().push(json!(v));
         }
         let echo = json!({
             "method": method,
@@ -375,14 +344,8 @@ async fn handle_conn(inner: &Inner, stream: TcpStream, conn_id: usize) {
             "headers": header_obj,
             "body_len": body.len(),
         });
-        let seen = Seen {
-            method: method.clone(),
-            path: target,
-            version: version.clone(),
-            headers,
-            body,
-            connection: conn_id,
-        };
+        let seen =
+            Seen { method: method.clone(), path: target, version: version.clone(), headers, body, connection: conn_id };
         {
             let mut s = inner.seen.lock().unwrap();
             s.push_back(seen);
@@ -414,10 +377,7 @@ async fn handle_conn(inner: &Inner, stream: TcpStream, conn_id: usize) {
         let no_body = (100..200).contains(&status) || status == 204 || status == 304;
         let mut resp = format!("HTTP/1.1 {status} {}\r\n", reason(status));
         if !no_body {
-            resp.push_str(&format!(
-                "content-type: application/json\r\ncontent-length: {}\r\n",
-                body.len()
-            ));
+            resp.push_str(&format!("content-type: application/json\r\ncontent-length: {}\r\n", body.len()));
         }
         for (k, v) in inner.extra_headers.lock().unwrap().iter() {
             resp.push_str(&format!("{k}: {v}\r\n"));

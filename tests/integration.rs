@@ -1,0 +1,6 @@
+//! tokengate's integration tests: one binary, a module per area, real servers on 127.0.0.1:0.
+
+mod support;
+
+mod cli;
+mod edge;
