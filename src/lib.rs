@@ -13,6 +13,8 @@
 //! - the scope is decided in [`edge::scope::decide`];
 //! - a refusal becomes HTTP in [`edge::deny`].
 
+pub mod admin;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -20,8 +22,10 @@ pub mod edge;
 pub mod health;
 pub mod metrics;
 pub mod proxy;
+pub mod registry;
 pub mod secret;
 pub mod server;
+pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, EdgeConfig};

@@ -34,6 +34,30 @@ enum Command {
     Serve(ConfigArg),
     /// Validate the configuration; prints every problem with its key and place, exits non-zero if there is one.
     CheckConfig(ConfigArg),
+    /// Manage users (people who log in, and administrators).
+    Users {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: tokengate::cli::UsersCommand,
+    },
+    /// Manage OAuth2 applications.
+    Apps {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: tokengate::cli::AppsCommand,
+    },
+}
+
+fn registry_command(result: Result<(), tokengate::cli::CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(tokengate::cli::CliError(message, code)) => {
+            eprintln!("tokengate: {message}");
+            ExitCode::from(code)
+        }
+    }
 }
 
 fn load(arg: &ConfigArg) -> Result<Config, ExitCode> {
@@ -63,6 +87,14 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Users { config, command } => match load(&config) {
+            Ok(c) => registry_command(tokengate::cli::users(&c, command)),
+            Err(code) => code,
+        },
+        Command::Apps { config, command } => match load(&config) {
+            Ok(c) => registry_command(tokengate::cli::apps(&c, command)),
+            Err(code) => code,
+        },
         Command::Serve(arg) => {
             let config = match load(&arg) {
                 Ok(c) => c,
@@ -79,6 +111,9 @@ fn main() -> ExitCode {
             tracing::info!(proxy = %process.proxy_addr, "proxy listening");
             if let Some(m) = process.metrics_addr {
                 tracing::info!(metrics = %m, "metrics listening (/metrics, /healthz, /readyz)");
+            }
+            if let Some(a) = process.admin_addr {
+                tracing::info!(admin = %a, "admin API listening");
             }
             if let Some(d) = process.demo {
                 tracing::info!(api = %d.upstream, issuer = %d.issuer, "demo API and demo issuer running");

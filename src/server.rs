@@ -41,8 +41,23 @@ pub struct Process {
     pub metrics_addr: Option<SocketAddr>,
     /// The demo upstream's and demo issuer's bound addresses, when enabled.
     pub demo: Option<crate::demo::DemoAddrs>,
+    /// The admin API's bound address, with the authorization server.
+    pub admin_addr: Option<SocketAddr>,
+    /// The registry, with the authorization server.
+    pub registry: Option<crate::registry::Registry>,
     /// The edge, shared with the proxy.
     pub edge: Edge,
+    /// Runs the database pool's work outside Pingora's service runtimes.
+    _runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// Opens the store of the authorization server (for the server and the CLI).
+pub async fn open_registry(
+    cfg: &crate::config::AuthorizationServerConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<crate::registry::Registry, crate::store::StoreError> {
+    let store = crate::store::SqlStore::open(&cfg.database).await?;
+    Ok(crate::registry::Registry::new(Arc::new(store), clock, cfg.max_apps))
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -104,8 +119,37 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
         server.add_service(svc);
     }
 
+    let (mut admin_addr, mut registry, mut runtime) = (None, None, None);
+    if let Some(az) = &config.authorization_server {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tokengate-db")
+            .enable_all()
+            .build()?;
+        let reg = rt
+            .block_on(open_registry(az, options.clock.clone()))
+            .map_err(|e| std::io::Error::other(format!("authorization_server.database `{}`: {e}", az.database)))?;
+        let admins = rt.block_on(reg.store().count_admins()).unwrap_or(0);
+        if admins == 0 {
+            tracing::warn!(
+                "no administrator yet: create one with `tokengate users add NAME --admin --password-stdin --config {}`",
+                config.source
+            );
+        }
+        let listener = bind(config.admin.listen)?;
+        admin_addr = Some(listener.local_addr()?);
+        let mut svc = pingora::services::background::background_service(
+            "tokengate admin",
+            crate::admin::AdminService::new(listener, reg.clone()),
+        );
+        svc.threads = Some(1);
+        server.add_service(svc);
+        registry = Some(reg);
+        runtime = Some(rt);
+    }
+
     let demo_addrs = demo.as_ref().map(|d| d.addrs());
-    Ok(Process { server, proxy_addr, metrics_addr, demo: demo_addrs, edge })
+    Ok(Process { server, proxy_addr, metrics_addr, demo: demo_addrs, admin_addr, registry, edge, _runtime: runtime })
 }
 
 impl Process {

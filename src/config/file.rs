@@ -15,6 +15,25 @@ pub struct FileConfig {
     #[serde(default)]
     pub routes: Vec<FileRoute>,
     pub demo: Option<FileDemo>,
+    pub authorization_server: Option<FileAuthorizationServer>,
+    pub admin: Option<FileAdmin>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileAuthorizationServer {
+    pub enabled: Option<bool>,
+    pub issuer: Option<String>,
+    pub database: Option<String>,
+    pub max_apps: Option<i64>,
+    pub scopes: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+    pub signing_alg: Option<String>,
+    pub access_token_ttl_secs: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileAdmin {
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

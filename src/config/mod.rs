@@ -36,6 +36,10 @@ pub struct Config {
     pub edge: EdgeConfig,
     /// `[demo]`: the built-in demo upstream and demo issuer.
     pub demo: DemoConfig,
+    /// `[authorization_server]`: the built-in OAuth2 server and its registry; `None` when disabled.
+    pub authorization_server: Option<AuthorizationServerConfig>,
+    /// `[admin]`: the admin API listener (with the authorization server only).
+    pub admin: AdminConfig,
     /// Where this configuration came from, for logs.
     pub source: String,
 }
@@ -106,6 +110,8 @@ pub struct EdgeConfig {
     pub issuers: Vec<IssuerConfig>,
     /// Routes, first match wins.
     pub routes: Vec<RouteConfig>,
+    /// The built-in authorization server's issuer, trusted through its own key source (no network hop).
+    pub builtin_issuer: Option<String>,
 }
 
 /// Where a token may come from.
@@ -193,6 +199,32 @@ pub struct RouteConfig {
     pub methods: Vec<http::Method>,
     /// What the route requires.
     pub auth: RouteAuth,
+}
+
+/// `[authorization_server]`.
+#[derive(Debug, Clone)]
+pub struct AuthorizationServerConfig {
+    /// The issuer identifier (`iss` of the tokens it signs), an https URL (or http on loopback).
+    pub issuer: String,
+    /// The database: a SQLite file path.
+    pub database: String,
+    /// At most this many apps at a time.
+    pub max_apps: i64,
+    /// Scopes apps may ask for.
+    pub scopes: Vec<String>,
+    /// `aud` of the access tokens it issues; defaults to the edge's first issuer audience or the issuer.
+    pub audiences: Vec<String>,
+    /// Algorithm of its signing key.
+    pub signing_alg: Algorithm,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Where the admin API listens.
+    pub listen: SocketAddr,
 }
 
 /// `[demo]`.
@@ -476,7 +508,104 @@ impl<'t> Validator<'t> {
             issuer_listen: self.addr("demo.issuer_listen", d.issuer_listen.as_deref(), "127.0.0.1:9400"),
         };
 
-        Some(Config { server, metrics, upstream: upstream?, edge: edge?, demo, source: source.to_string() })
+        let authorization_server = self.authorization_server(f.authorization_server);
+        let a = f.admin.unwrap_or_default();
+        let admin = AdminConfig { listen: self.addr("admin.listen", a.listen.as_deref(), "127.0.0.1:8081") };
+        let mut edge = edge?;
+        if let Some(az) = &authorization_server {
+            if edge.issuers.iter().any(|i| i.issuer == az.issuer) {
+                self.error(
+                    "authorization_server.issuer",
+                    "is also listed in `auth.issuers`: the built-in server's tokens are trusted without configuring it as an issuer",
+                );
+            }
+        } else if edge.issuers.is_empty() {
+            let needs_tokens =
+                edge.default == DefaultPolicy::Authenticated || edge.routes.iter().any(|r| r.auth != RouteAuth::None);
+            if needs_tokens {
+                self.error("auth.issuers", "some routes require a token, but no issuer is configured to check it");
+            }
+        }
+        edge.builtin_issuer = authorization_server.as_ref().map(|a| a.issuer.clone());
+        Some(Config {
+            server,
+            metrics,
+            upstream: upstream?,
+            edge,
+            demo,
+            authorization_server,
+            admin,
+            source: source.to_string(),
+        })
+    }
+
+    fn authorization_server(&mut self, a: Option<FileAuthorizationServer>) -> Option<AuthorizationServerConfig> {
+        let a = a?;
+        if !a.enabled.unwrap_or(false) {
+            return None;
+        }
+        let p = "authorization_server";
+        let issuer = match a.issuer {
+            Some(s) => {
+                if let Some(u) = self.url(&format!("{p}.issuer"), &s) {
+                    let loopback = matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+                        || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+                        || u.host_str() == Some("localhost");
+                    if u.scheme() != "https" && !loopback {
+                        self.error(&format!("{p}.issuer"), "must be an https URL (http only on loopback, RFC 9700)");
+                    }
+                    if u.query().is_some() {
+                        self.error(&format!("{p}.issuer"), "an issuer identifier has no query (RFC 8414)");
+                    }
+                }
+                s.trim_end_matches('/').to_string()
+            }
+            None => {
+                self.error(
+                    &format!("{p}.issuer"),
+                    "missing: the URL clients reach this gateway at, e.g. \"https://api.example.com\"",
+                );
+                String::new()
+            }
+        };
+        let database = a.database.unwrap_or_else(|| "data/tokengate.db".into());
+        if database.is_empty() {
+            self.error(&format!("{p}.database"), "must not be empty");
+        }
+        let scopes = a.scopes.unwrap_or_else(|| vec!["api:read".into(), "api:write".into(), "offline_access".into()]);
+        for (j, s) in scopes.iter().enumerate() {
+            if s.is_empty() || !s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+            {
+                self.error(&format!("{p}.scopes[{j}]"), format!("`{s}` is not a valid scope token (RFC 6749 3.3)"));
+            }
+        }
+        let signing_alg = match a.signing_alg.as_deref().unwrap_or("ES256") {
+            "ES256" => Algorithm::ES256,
+            "RS256" => Algorithm::RS256,
+            "EdDSA" => Algorithm::EdDSA,
+            other => {
+                self.error(&format!("{p}.signing_alg"), format!("`{other}` is not one of ES256, RS256, EdDSA"));
+                Algorithm::ES256
+            }
+        };
+        let audiences = a.audiences.unwrap_or_else(|| vec![format!("{issuer}/")]);
+        if audiences.is_empty() || audiences.iter().any(|a| a.is_empty()) {
+            self.error(&format!("{p}.audiences"), "must list at least one non-empty audience");
+        }
+        Some(AuthorizationServerConfig {
+            issuer,
+            database,
+            max_apps: self.positive(&format!("{p}.max_apps"), a.max_apps, 10, 10_000) as i64,
+            scopes,
+            audiences,
+            signing_alg,
+            access_token_ttl: Duration::from_secs(self.positive(
+                &format!("{p}.access_token_ttl_secs"),
+                a.access_token_ttl_secs,
+                3600,
+                86_400,
+            )),
+        })
     }
 
     fn upstream(&mut self, u: Option<FileUpstream>) -> Option<UpstreamConfig> {
@@ -611,6 +740,7 @@ impl<'t> Validator<'t> {
             max_token_bytes: self.positive("auth.max_token_bytes", a.max_token_bytes, 8192, 65536) as usize,
             issuers,
             routes: out_routes,
+            builtin_issuer: None,
         })
     }
 

@@ -1,0 +1,347 @@
+//! The admin API: JSON over HTTP on its own listener, for administrators only (HTTP Basic with an admin's password,
+//! or an admin API token). Every operation is a call into the [`Registry`]; errors map to HTTP in [`ApiError`].
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::registry::{credentials, Registry, RegistryError};
+use crate::store::UserRecord;
+
+/// The OpenAPI description of this API.
+pub const OPENAPI: &str = include_str!("../../docs/openapi.yaml");
+
+/// An error answer: status, RFC-style code, description, and the field when one is to blame.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    description: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
+        ApiError { status, code, description: description.into(), field: None }
+    }
+
+    fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "admin credentials are required (HTTP Basic or an admin API token)",
+        )
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::BadRequest(m) => Self::new(StatusCode::BAD_REQUEST, "invalid_request", m),
+            RegistryError::Invalid(f) => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "invalid_field",
+                description: f.to_string(),
+                field: Some(f.field),
+            },
+            RegistryError::NotFound(what) => Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
+            RegistryError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            e @ RegistryError::LimitReached(_) => Self::new(StatusCode::CONFLICT, "app_limit_reached", e.to_string()),
+            RegistryError::Store(e) => {
+                tracing::error!(error = %e, "admin API: storage failed");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", e.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"error": self.code, "error_description": self.description});
+        if let Some(f) = self.field {
+            body["field"] = f.into();
+        }
+        let mut resp = (self.status, [(CACHE_CONTROL, "no-store")], Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"tokengate-admin\""));
+        }
+        resp
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn ok(status: StatusCode, body: Value) -> ApiResult {
+    Ok((status, [(CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+/// Shared state of the admin API.
+#[derive(Clone)]
+pub struct AdminState {
+    registry: Registry,
+    /// Verified Basic credentials: SHA-256(user:password) -> (user id, password hash at the time), one minute, so
+    /// that Argon2 runs once per minute per admin rather than per request.
+    verified: moka::sync::Cache<[u8; 32], (String, String)>,
+}
+
+impl AdminState {
+    /// State over `registry`.
+    pub fn new(registry: Registry) -> Self {
+        AdminState {
+            registry,
+            verified: moka::sync::Cache::builder().max_capacity(1000).time_to_live(Duration::from_secs(60)).build(),
+        }
+    }
+}
+
+/// An authenticated administrator.
+pub struct Admin(pub UserRecord);
+
+fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
+    if body.is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("the body is not valid JSON: {e}"))
+    })
+}
+
+async fn authenticate(state: &AdminState, headers: &HeaderMap) -> Result<UserRecord, ApiError> {
+    let value = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(ApiError::unauthorized)?;
+    let (scheme, rest) = value.split_once(' ').ok_or_else(ApiError::unauthorized)?;
+    let store = state.registry.store();
+    let user = if scheme.eq_ignore_ascii_case("bearer") {
+        store
+            .admin_token_user(&credentials::hash(rest.trim()), state.registry.clock().now())
+            .await
+            .map_err(|e| ApiError::from(RegistryError::from(e)))?
+            .ok_or_else(ApiError::unauthorized)?
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = STANDARD
+            .decode(rest.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(ApiError::unauthorized)?;
+        let (name, password) = decoded.split_once(':').ok_or_else(ApiError::unauthorized)?;
+        let key: [u8; 32] = Sha256::digest(decoded.as_bytes()).into();
+        let cached = state.verified.get(&key);
+        let fresh = match &cached {
+            Some((id, phc)) => store
+                .user_by_id(id)
+                .await
+                .map_err(|e| ApiError::from(RegistryError::from(e)))?
+                .filter(|u| &u.password_hash == phc && u.username == name),
+            None => None,
+        };
+        match fresh {
+            Some(u) => u,
+            None => {
+                let u = state.registry.authenticate_user(name, password).await?.ok_or_else(|| {
+                    tracing::warn!(username = name, "admin API: authentication failed");
+                    ApiError::unauthorized()
+                })?;
+                state.verified.insert(key, (u.id.clone(), u.password_hash.clone()));
+                u
+            }
+        }
+    } else {
+        return Err(ApiError::unauthorized());
+    };
+    if user.disabled {
+        return Err(ApiError::unauthorized());
+    }
+    if !user.is_admin {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only administrators may use the admin API"));
+    }
+    Ok(user)
+}
+
+impl FromRequestParts<AdminState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AdminState) -> Result<Self, Self::Rejection> {
+        authenticate(state, &parts.headers).await.map(Admin)
+    }
+}
+
+/// The admin API's routes.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/admin/v1/apps", get(list_apps).post(create_app))
+        .route("/admin/v1/apps/{client_id}", get(get_app).patch(update_app).delete(delete_app))
+        .route("/admin/v1/apps/{client_id}/secrets", post(add_secret))
+        .route("/admin/v1/apps/{client_id}/secrets/{id}", delete(delete_secret))
+        .route("/admin/v1/apps/{client_id}/keys", post(add_key))
+        .route("/admin/v1/apps/{client_id}/keys/generate", post(generate_key))
+        .route("/admin/v1/apps/{client_id}/keys/{id}", delete(delete_key))
+        .route("/admin/v1/apps/{client_id}/logo", get(get_logo).put(put_logo))
+        .route("/admin/v1/users", get(list_users).post(create_user))
+        .route("/admin/v1/users/{name}", axum::routing::patch(update_user))
+        .route("/admin/v1/openapi.yaml", get(|| async { ([(CONTENT_TYPE, "application/yaml")], OPENAPI) }))
+        .layer(DefaultBodyLimit::max(crate::registry::MAX_LOGO_BYTES + 64 * 1024))
+        .with_state(state)
+}
+
+async fn list_apps(_: Admin, State(s): State<AdminState>) -> ApiResult {
+    let apps = s.registry.apps().await?;
+    let count = apps.len();
+    ok(StatusCode::OK, json!({"apps": apps, "count": count, "max_apps": s.registry.max_apps()}))
+}
+
+async fn create_app(_: Admin, State(s): State<AdminState>, body: Bytes) -> ApiResult {
+    let (view, secret) = s.registry.create_app(&parse_json(&body)?).await?;
+    let mut v = view.0;
+    if let Some(secret) = secret {
+        v["client_secret"] = secret.expose().into();
+    }
+    ok(StatusCode::CREATED, v)
+}
+
+async fn get_app(_: Admin, State(s): State<AdminState>, Path(id): Path<String>) -> ApiResult {
+    ok(StatusCode::OK, s.registry.app(&id).await?.0)
+}
+
+async fn update_app(_: Admin, State(s): State<AdminState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    ok(StatusCode::OK, s.registry.update_app(&id, &parse_json(&body)?).await?.0)
+}
+
+async fn delete_app(_: Admin, State(s): State<AdminState>, Path(id): Path<String>) -> ApiResult {
+    s.registry.delete_app(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn add_secret(_: Admin, State(s): State<AdminState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    let input = parse_json(&body)?;
+    let note = match input.get("note") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(n)) => Some(n.clone()),
+        Some(_) => {
+            return Err(RegistryError::Invalid(crate::registry::FieldError::new("note", "must be a string")).into())
+        }
+    };
+    let (mut view, secret) = s.registry.add_secret(&id, note.as_deref()).await?;
+    view["client_secret"] = secret.expose().into();
+    ok(StatusCode::CREATED, view)
+}
+
+async fn delete_secret(_: Admin, State(s): State<AdminState>, Path((id, sid)): Path<(String, String)>) -> ApiResult {
+    s.registry.delete_secret(&id, &sid).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn add_key(_: Admin, State(s): State<AdminState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    ok(StatusCode::CREATED, s.registry.add_key(&id, &parse_json(&body)?).await?)
+}
+
+async fn generate_key(_: Admin, State(s): State<AdminState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    let input = parse_json(&body)?;
+    let alg = input.get("alg").and_then(Value::as_str);
+    let note = input.get("note").and_then(Value::as_str);
+    let (mut view, private) = s.registry.generate_key(&id, alg, note).await?;
+    view["private_key"] = private.expose().into();
+    ok(StatusCode::CREATED, view)
+}
+
+async fn delete_key(_: Admin, State(s): State<AdminState>, Path((id, kid)): Path<(String, String)>) -> ApiResult {
+    s.registry.delete_key(&id, &kid).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn put_logo(
+    _: Admin,
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let ct = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    ok(StatusCode::OK, s.registry.set_logo(&id, ct, &body).await?.0)
+}
+
+async fn get_logo(_: Admin, State(s): State<AdminState>, Path(id): Path<String>) -> ApiResult {
+    let (ct, data) = s.registry.logo(&id).await?;
+    Ok(([(CONTENT_TYPE, ct), (CACHE_CONTROL, "no-store".into())], data).into_response())
+}
+
+async fn list_users(_: Admin, State(s): State<AdminState>) -> ApiResult {
+    ok(StatusCode::OK, json!({"users": s.registry.users().await?}))
+}
+
+async fn create_user(_: Admin, State(s): State<AdminState>, body: Bytes) -> ApiResult {
+    let input = parse_json(&body)?;
+    let obj = input
+        .as_object()
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "the body must be a JSON object"))?;
+    for k in obj.keys() {
+        if !["username", "password", "is_admin"].contains(&k.as_str()) {
+            return Err(RegistryError::Invalid(crate::registry::FieldError::new(k, "unknown field")).into());
+        }
+    }
+    let field = |name: &str| -> Result<String, ApiError> {
+        obj.get(name).and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
+            RegistryError::Invalid(crate::registry::FieldError::new(name, "missing or not a string")).into()
+        })
+    };
+    let username = field("username")?;
+    let password = field("password")?;
+    let is_admin = match obj.get("is_admin") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(
+                RegistryError::Invalid(crate::registry::FieldError::new("is_admin", "must be true or false")).into()
+            )
+        }
+    };
+    let user = s.registry.add_user(&username, &password, is_admin).await?;
+    ok(StatusCode::CREATED, serde_json::to_value(user).unwrap_or_default())
+}
+
+async fn update_user(_: Admin, State(s): State<AdminState>, Path(name): Path<String>, body: Bytes) -> ApiResult {
+    let user = s.registry.update_user(&name, &parse_json(&body)?).await?;
+    ok(StatusCode::OK, serde_json::to_value(user).unwrap_or_default())
+}
+
+/// Serves the admin API as a Pingora background service on an already bound listener.
+pub struct AdminService {
+    listener: Mutex<Option<std::net::TcpListener>>,
+    state: AdminState,
+}
+
+impl AdminService {
+    /// The service.
+    pub fn new(listener: std::net::TcpListener, registry: Registry) -> Self {
+        AdminService { listener: Mutex::new(Some(listener)), state: AdminState::new(registry) }
+    }
+}
+
+#[async_trait]
+impl pingora::services::background::BackgroundService for AdminService {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        let Some(l) = self.listener.lock().ok().and_then(|mut l| l.take()) else { return };
+        let Ok(listener) = tokio::net::TcpListener::from_std(l) else {
+            tracing::error!("admin listener failed");
+            return;
+        };
+        let app = router(self.state.clone());
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+            tracing::error!(error = %e, "admin API failed");
+        }
+    }
+}

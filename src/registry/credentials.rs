@@ -1,0 +1,111 @@
+//! Generated identifiers and secrets, and how they are stored: client ids, client secrets and admin tokens from the
+//! system CSPRNG; secrets kept only as SHA-256 (they carry 256 bits of randomness, so a slow hash adds nothing) and
+//! compared in constant time; passwords hashed with Argon2id.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::secret::Secret;
+
+/// Prefix of client secrets, so that secret scanners can recognise a leaked one.
+pub const CLIENT_SECRET_PREFIX: &str = "tgs_";
+/// Prefix of admin API tokens.
+pub const ADMIN_TOKEN_PREFIX: &str = "tga_";
+
+fn random_b64(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A new client id: 128 random bits, URL-safe (22 characters).
+pub fn client_id() -> String {
+    random_b64(16)
+}
+
+/// A new record id: 96 random bits, URL-safe.
+pub fn record_id() -> String {
+    random_b64(12)
+}
+
+/// A new client secret: 256 random bits.
+pub fn client_secret() -> Secret {
+    Secret::new(format!("{CLIENT_SECRET_PREFIX}{}", random_b64(32)))
+}
+
+/// A new admin API token: 256 random bits.
+pub fn admin_token() -> Secret {
+    Secret::new(format!("{ADMIN_TOKEN_PREFIX}{}", random_b64(32)))
+}
+
+/// A random opaque value of `bytes` bytes (codes, refresh tokens, CSRF tokens, session ids).
+pub fn opaque(bytes: usize) -> String {
+    random_b64(bytes)
+}
+
+/// Hex SHA-256: how secrets and tokens are stored.
+pub fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Whether `presented` hashes to `stored_hash`, in constant time.
+pub fn matches_hash(presented: &str, stored_hash: &str) -> bool {
+    bool::from(hash(presented).as_bytes().ct_eq(stored_hash.as_bytes()))
+}
+
+/// An Argon2id hash (PHC string) of a password, with a random salt.
+pub fn hash_password(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).expect("16-byte salt");
+    Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 hashing").to_string()
+}
+
+/// Verifies a password against a PHC string (constant time inside argon2).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A PHC hash of a random password, verified against when the user does not exist, so that a missing user takes as
+/// long to refuse as a wrong password.
+pub fn dummy_password_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&random_b64(16)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_long_random_and_hashed() {
+        let a = client_secret();
+        let b = client_secret();
+        assert_ne!(a.expose(), b.expose());
+        assert!(a.expose().len() >= CLIENT_SECRET_PREFIX.len() + 43);
+        let h = hash(a.expose());
+        assert!(matches_hash(a.expose(), &h));
+        assert!(!matches_hash(b.expose(), &h));
+        assert!(!h.contains(a.expose()));
+    }
+
+    #[test]
+    fn passwords_round_trip() {
+        let phc = hash_password("correct horse");
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &phc));
+        assert!(!verify_password("wrong", &phc));
+    }
+
+    #[test]
+    fn client_ids_are_url_safe() {
+        let id = client_id();
+        assert_eq!(id.len(), 22);
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    }
+}

@@ -1,0 +1,545 @@
+//! The registry of OAuth2 applications and users: every rule of the product (three app types and their fields,
+//! secrets shown once, public keys, the app limit) applied in one place, for the admin API, the CLI and the
+//! authorization server alike.
+
+pub mod credentials;
+pub mod public_keys;
+mod validate;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::clock::Clock;
+use crate::secret::Secret;
+use crate::store::{AppRecord, AppType, KeyRecord, SecretRecord, Store, StoreError, UserRecord};
+pub use validate::FieldError;
+
+/// Default inactivity expiry of refresh tokens: 180 days (the product's "e.g. 6 months").
+pub const DEFAULT_INACTIVITY_EXPIRY_SECS: i64 = 180 * 86_400;
+/// Longest note on a secret.
+pub const MAX_NOTE_CHARS: usize = 64;
+/// Largest uploaded logo.
+pub const MAX_LOGO_BYTES: usize = 256 * 1024;
+/// Shortest password.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Why a registry operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The request is not what the operation takes (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A field is invalid (422).
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// No such thing (404).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The value exists already (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The app limit is reached (409).
+    #[error("the limit of {0} apps is reached: delete an app to free a place")]
+    LimitReached(i64),
+    /// The store failed (503).
+    #[error("{0}")]
+    Store(StoreError),
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::LimitReached(n) => RegistryError::LimitReached(n),
+            StoreError::Conflict(what) => RegistryError::Conflict(format!("{what} already exists")),
+            other => RegistryError::Store(other),
+        }
+    }
+}
+
+impl From<FieldError> for RegistryError {
+    fn from(e: FieldError) -> Self {
+        RegistryError::Invalid(e)
+    }
+}
+
+/// An app as shown to administrators: every field of its type, never a secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppView(pub Value);
+
+/// A user as shown to administrators: never the password hash.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    /// Login name.
+    pub username: String,
+    /// May administer.
+    pub is_admin: bool,
+    /// May not log in.
+    pub disabled: bool,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+}
+
+impl From<&UserRecord> for UserView {
+    fn from(u: &UserRecord) -> Self {
+        UserView { username: u.username.clone(), is_admin: u.is_admin, disabled: u.disabled, created_at: u.created_at }
+    }
+}
+
+/// Notified when something that tokens depend on goes away (app deleted, user disabled), so that the tokens die at
+/// once. The authorization server registers one.
+pub trait RevocationHook: Send + Sync {
+    /// An app was deleted.
+    fn app_deleted(&self, client_id: &str);
+    /// A user was disabled.
+    fn user_disabled(&self, user_id: &str);
+}
+
+/// The registry.
+#[derive(Clone)]
+pub struct Registry {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    max_apps: i64,
+    hooks: Arc<std::sync::RwLock<Vec<Arc<dyn RevocationHook>>>>,
+}
+
+fn secret_view(s: &SecretRecord) -> Value {
+    json!({"id": s.id, "note": s.note, "created_at": s.created_at, "last_used_at": s.last_used_at})
+}
+
+fn key_view(k: &KeyRecord) -> Value {
+    let family = public_keys::Family::parse(&k.family).unwrap_or(public_keys::Family::Rsa);
+    let key = public_keys::PublicKey {
+        family,
+        format: if k.format == "jwk" { "jwk" } else { "pem" },
+        material: k.material.clone(),
+    };
+    json!({"id": k.id, "alg": family.alg_name(), "note": k.note, "created_at": k.created_at, "jwk": key.jwk(&k.id)})
+}
+
+impl Registry {
+    /// A registry over `store`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, max_apps: i64) -> Self {
+        Registry { store, clock, max_apps, hooks: Arc::default() }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The app limit.
+    pub fn max_apps(&self) -> i64 {
+        self.max_apps
+    }
+
+    /// Registers a revocation hook.
+    pub fn on_revocation(&self, hook: Arc<dyn RevocationHook>) {
+        if let Ok(mut h) = self.hooks.write() {
+            h.push(hook);
+        }
+    }
+
+    fn hooks(&self) -> Vec<Arc<dyn RevocationHook>> {
+        self.hooks.read().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    async fn view(&self, app: &AppRecord) -> Result<AppView, RegistryError> {
+        let mut v = Map::new();
+        v.insert("client_id".into(), app.client_id.clone().into());
+        v.insert("type".into(), app.app_type.as_str().into());
+        v.insert("name".into(), app.name.clone().into());
+        v.insert("description".into(), app.description.clone().into());
+        if app.app_type != AppType::Machine {
+            v.insert("redirect_urls".into(), json!(app.redirect_urls));
+            v.insert("refresh_token_rotation".into(), app.refresh_token_rotation.into());
+            v.insert("refresh_token_absolute_expiry_secs".into(), json!(app.refresh_token_absolute_expiry_secs));
+            v.insert("refresh_token_inactivity_expiry_secs".into(), json!(app.refresh_token_inactivity_expiry_secs));
+            v.insert("logo_url".into(), json!(app.logo_url));
+        }
+        match app.app_type {
+            AppType::Web => {
+                v.insert("app_description_url".into(), json!(app.app_description_url));
+            }
+            AppType::Spa => {
+                v.insert("developer_name".into(), json!(app.developer_name));
+                v.insert("developer_email".into(), json!(app.developer_email));
+                v.insert("privacy_policy_url".into(), json!(app.privacy_policy_url));
+            }
+            AppType::Machine => {}
+        }
+        if app.app_type != AppType::Spa {
+            let secrets = self.store.secrets(&app.client_id).await?;
+            v.insert("secrets".into(), secrets.iter().map(secret_view).collect());
+        }
+        if app.app_type == AppType::Machine {
+            let keys = self.store.keys(&app.client_id).await?;
+            v.insert("public_keys".into(), keys.iter().map(key_view).collect());
+        }
+        v.insert("created_at".into(), app.created_at.into());
+        v.insert("updated_at".into(), app.updated_at.into());
+        Ok(AppView(Value::Object(v)))
+    }
+
+    fn new_secret(&self, client_id: &str, note: String) -> (SecretRecord, Secret) {
+        let secret = credentials::client_secret();
+        let record = SecretRecord {
+            id: credentials::record_id(),
+            client_id: client_id.to_string(),
+            secret_hash: credentials::hash(secret.expose()),
+            note,
+            created_at: self.clock.now(),
+            last_used_at: None,
+        };
+        (record, secret)
+    }
+
+    /// Creates an app from a JSON object (`type`, `name` and the fields of that type). Returns its view and, for
+    /// machine and web apps, the client secret, shown this once.
+    pub async fn create_app(&self, input: &Value) -> Result<(AppView, Option<Secret>), RegistryError> {
+        let obj =
+            input.as_object().ok_or_else(|| RegistryError::BadRequest("the body must be a JSON object".into()))?;
+        let app_type = validate::app_type(obj)?;
+        let now = self.clock.now();
+        let mut app = AppRecord {
+            client_id: credentials::client_id(),
+            app_type,
+            name: String::new(),
+            description: String::new(),
+            redirect_urls: Vec::new(),
+            refresh_token_rotation: true,
+            refresh_token_absolute_expiry_secs: None,
+            refresh_token_inactivity_expiry_secs: (app_type != AppType::Machine)
+                .then_some(DEFAULT_INACTIVITY_EXPIRY_SECS),
+            logo_url: None,
+            app_description_url: None,
+            developer_name: None,
+            developer_email: None,
+            privacy_policy_url: None,
+            created_at: now,
+            updated_at: now,
+        };
+        validate::apply(&mut app, obj, true)?;
+        let secret = (app_type != AppType::Spa).then(|| self.new_secret(&app.client_id, String::new()));
+        self.store.create_app(&app, secret.as_ref().map(|(r, _)| r), self.max_apps).await?;
+        tracing::info!(client_id = %app.client_id, app_type = app_type.as_str(), "app created");
+        Ok((self.view(&app).await?, secret.map(|(_, s)| s)))
+    }
+
+    /// One app's record.
+    pub async fn app_record(&self, client_id: &str) -> Result<AppRecord, RegistryError> {
+        self.store.app(client_id).await?.ok_or(RegistryError::NotFound("app"))
+    }
+
+    /// One app's view.
+    pub async fn app(&self, client_id: &str) -> Result<AppView, RegistryError> {
+        let app = self.app_record(client_id).await?;
+        self.view(&app).await
+    }
+
+    /// Every app's view, and how many places are used.
+    pub async fn apps(&self) -> Result<Vec<AppView>, RegistryError> {
+        let mut out = Vec::new();
+        for a in self.store.list_apps().await? {
+            out.push(self.view(&a).await?);
+        }
+        Ok(out)
+    }
+
+    /// Changes some fields of an app.
+    pub async fn update_app(&self, client_id: &str, input: &Value) -> Result<AppView, RegistryError> {
+        let obj =
+            input.as_object().ok_or_else(|| RegistryError::BadRequest("the body must be a JSON object".into()))?;
+        let mut app = self.app_record(client_id).await?;
+        for fixed in ["type", "client_id", "created_at", "updated_at", "secrets", "public_keys"] {
+            if obj.contains_key(fixed) {
+                return Err(FieldError::new(fixed, "cannot be changed").into());
+            }
+        }
+        validate::apply(&mut app, obj, false)?;
+        app.updated_at = self.clock.now();
+        if !self.store.update_app(&app).await? {
+            return Err(RegistryError::NotFound("app"));
+        }
+        self.view(&app).await
+    }
+
+    /// Deletes an app; every token it holds dies with it.
+    pub async fn delete_app(&self, client_id: &str) -> Result<(), RegistryError> {
+        if !self.store.delete_app(client_id).await? {
+            return Err(RegistryError::NotFound("app"));
+        }
+        for h in self.hooks() {
+            h.app_deleted(client_id);
+        }
+        tracing::info!(client_id, "app deleted");
+        Ok(())
+    }
+
+    /// Adds a client secret to a machine or web app; the secret is returned this once.
+    pub async fn add_secret(&self, client_id: &str, note: Option<&str>) -> Result<(Value, Secret), RegistryError> {
+        let app = self.app_record(client_id).await?;
+        if app.app_type == AppType::Spa {
+            return Err(FieldError::new("type", "single-page apps are public clients and hold no secret").into());
+        }
+        let note = validate::note(note)?;
+        let (record, secret) = self.new_secret(client_id, note);
+        if !self.store.add_secret(&record).await? {
+            return Err(RegistryError::NotFound("app"));
+        }
+        Ok((secret_view(&record), secret))
+    }
+
+    /// Deletes a client secret.
+    pub async fn delete_secret(&self, client_id: &str, id: &str) -> Result<(), RegistryError> {
+        self.app_record(client_id).await?;
+        if self.store.delete_secret(client_id, id).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::NotFound("secret"))
+        }
+    }
+
+    /// Checks a presented client secret against every secret of the app, in constant time, and records its use.
+    pub async fn verify_secret(&self, client_id: &str, presented: &str) -> Result<bool, RegistryError> {
+        let mut found = None;
+        for s in self.store.secrets(client_id).await? {
+            if credentials::matches_hash(presented, &s.secret_hash) {
+                found = Some(s.id);
+            }
+        }
+        match found {
+            Some(id) => {
+                self.store.touch_secret(&id, self.clock.now()).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn machine_app(&self, client_id: &str) -> Result<AppRecord, RegistryError> {
+        let app = self.app_record(client_id).await?;
+        if app.app_type != AppType::Machine {
+            return Err(FieldError::new("type", "only machine-to-machine apps hold public keys").into());
+        }
+        Ok(app)
+    }
+
+    async fn store_key(
+        &self,
+        client_id: &str,
+        key: public_keys::PublicKey,
+        note: String,
+    ) -> Result<Value, RegistryError> {
+        let record = KeyRecord {
+            id: credentials::record_id(),
+            client_id: client_id.to_string(),
+            family: key.family.as_str().into(),
+            format: key.format.into(),
+            material: key.material,
+            note,
+            created_at: self.clock.now(),
+        };
+        if !self.store.add_key(&record).await? {
+            return Err(RegistryError::NotFound("app"));
+        }
+        Ok(key_view(&record))
+    }
+
+    /// Adds a public key from `{"public_key": PEM or JWK text}` or `{"jwk": {...}}`, with an optional `note`.
+    pub async fn add_key(&self, client_id: &str, input: &Value) -> Result<Value, RegistryError> {
+        let obj =
+            input.as_object().ok_or_else(|| RegistryError::BadRequest("the body must be a JSON object".into()))?;
+        self.machine_app(client_id).await?;
+        for k in obj.keys() {
+            if !["public_key", "jwk", "note"].contains(&k.as_str()) {
+                return Err(FieldError::new(k, "unknown field").into());
+            }
+        }
+        let note = validate::note(obj.get("note").and_then(Value::as_str))?;
+        let key = match (obj.get("public_key"), obj.get("jwk")) {
+            (Some(Value::String(text)), None) => {
+                public_keys::parse(text).map_err(|e| FieldError::new("public_key", e))?
+            }
+            (None, Some(jwk @ Value::Object(_))) => {
+                public_keys::parse_jwk(jwk).map_err(|e| FieldError::new("jwk", e))?
+            }
+            (Some(_), Some(_)) => {
+                return Err(FieldError::new("public_key", "send `public_key` or `jwk`, not both").into())
+            }
+            (Some(_), None) => return Err(FieldError::new("public_key", "must be a string (PEM or JWK JSON)").into()),
+            (None, Some(_)) => return Err(FieldError::new("jwk", "must be a JSON object").into()),
+            (None, None) => {
+                return Err(FieldError::new("public_key", "missing: a PEM public key, a certificate or a JWK").into())
+            }
+        };
+        self.store_key(client_id, key, note).await
+    }
+
+    /// Generates a key pair (`alg`: RS256 by default, ES256 or EdDSA), stores the public key and returns the private
+    /// key PEM this once.
+    pub async fn generate_key(
+        &self,
+        client_id: &str,
+        alg: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<(Value, Secret), RegistryError> {
+        self.machine_app(client_id).await?;
+        let family = match alg.unwrap_or("RS256") {
+            "RS256" => public_keys::Family::Rsa,
+            "ES256" => public_keys::Family::Ec,
+            "EdDSA" => public_keys::Family::Okp,
+            other => return Err(FieldError::new("alg", format!("`{other}` is not RS256, ES256 or EdDSA")).into()),
+        };
+        let note = validate::note(note)?;
+        let generated = public_keys::generate(family).map_err(|e| RegistryError::Store(StoreError::Database(e)))?;
+        let view = self.store_key(client_id, generated.public, note).await?;
+        Ok((view, generated.private_pem))
+    }
+
+    /// Deletes a public key.
+    pub async fn delete_key(&self, client_id: &str, id: &str) -> Result<(), RegistryError> {
+        self.app_record(client_id).await?;
+        if self.store.delete_key(client_id, id).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::NotFound("key"))
+        }
+    }
+
+    /// The keys that may verify an app's JWT assertions: (kid, family, decoding key).
+    pub async fn verification_keys(
+        &self,
+        client_id: &str,
+    ) -> Result<Vec<(String, public_keys::Family, jsonwebtoken::DecodingKey)>, RegistryError> {
+        let mut out = Vec::new();
+        for k in self.store.keys(client_id).await? {
+            let Some(family) = public_keys::Family::parse(&k.family) else { continue };
+            let key = public_keys::PublicKey {
+                family,
+                format: if k.format == "jwk" { "jwk" } else { "pem" },
+                material: k.material,
+            };
+            if let Some(dk) = key.decoding_key() {
+                out.push((k.id, family, dk));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores an uploaded logo after checking its type and size; the app's `logo_url` then points at it.
+    pub async fn set_logo(&self, client_id: &str, content_type: &str, data: &[u8]) -> Result<AppView, RegistryError> {
+        let mut app = self.app_record(client_id).await?;
+        if app.app_type == AppType::Machine {
+            return Err(FieldError::new("logo", "machine-to-machine apps have no logo").into());
+        }
+        validate::logo(content_type, data)?;
+        let now = self.clock.now();
+        if !self.store.set_logo(client_id, content_type, data, now).await? {
+            return Err(RegistryError::NotFound("app"));
+        }
+        app.logo_url = Some(format!("/oauth2/logo/{client_id}"));
+        app.updated_at = now;
+        self.store.update_app(&app).await?;
+        self.view(&app).await
+    }
+
+    /// An uploaded logo.
+    pub async fn logo(&self, client_id: &str) -> Result<(String, Vec<u8>), RegistryError> {
+        self.store.logo(client_id).await?.ok_or(RegistryError::NotFound("logo"))
+    }
+
+    /// Creates a user.
+    pub async fn add_user(&self, username: &str, password: &str, is_admin: bool) -> Result<UserView, RegistryError> {
+        validate::username(username)?;
+        validate::password(password)?;
+        let now = self.clock.now();
+        let user = UserRecord {
+            id: credentials::record_id(),
+            username: username.to_string(),
+            password_hash: credentials::hash_password(password),
+            is_admin,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_user(&user).await.map_err(|e| match e {
+            StoreError::Conflict(_) => RegistryError::Conflict(format!("user `{username}` already exists")),
+            other => other.into(),
+        })?;
+        tracing::info!(username, is_admin, "user created");
+        Ok(UserView::from(&user))
+    }
+
+    /// Every user.
+    pub async fn users(&self) -> Result<Vec<UserView>, RegistryError> {
+        Ok(self.store.list_users().await?.iter().map(UserView::from).collect())
+    }
+
+    /// Changes a user from `{"is_admin"?, "disabled"?, "password"?}`.
+    pub async fn update_user(&self, username: &str, input: &Value) -> Result<UserView, RegistryError> {
+        let obj =
+            input.as_object().ok_or_else(|| RegistryError::BadRequest("the body must be a JSON object".into()))?;
+        let mut user = self.store.user_by_name(username).await?.ok_or(RegistryError::NotFound("user"))?;
+        for (k, v) in obj {
+            match (k.as_str(), v) {
+                ("is_admin", Value::Bool(b)) => user.is_admin = *b,
+                ("disabled", Value::Bool(b)) => user.disabled = *b,
+                ("password", Value::String(p)) => {
+                    validate::password(p)?;
+                    user.password_hash = credentials::hash_password(p);
+                }
+                ("is_admin" | "disabled", _) => return Err(FieldError::new(k, "must be true or false").into()),
+                ("password", _) => return Err(FieldError::new(k, "must be a string").into()),
+                _ => return Err(FieldError::new(k, "unknown field").into()),
+            }
+        }
+        user.updated_at = self.clock.now();
+        self.store.update_user(&user).await?;
+        if user.disabled {
+            for h in self.hooks() {
+                h.user_disabled(&user.id);
+            }
+        }
+        Ok(UserView::from(&user))
+    }
+
+    /// Checks a user's password; `None` for an unknown, disabled or wrong one (each taking as long).
+    pub async fn authenticate_user(&self, username: &str, password: &str) -> Result<Option<UserRecord>, RegistryError> {
+        let user = self.store.user_by_name(username).await?;
+        let phc = user
+            .as_ref()
+            .map(|u| u.password_hash.clone())
+            .unwrap_or_else(|| credentials::dummy_password_hash().to_string());
+        let password = password.to_string();
+        let ok =
+            tokio::task::spawn_blocking(move || credentials::verify_password(&password, &phc)).await.unwrap_or(false);
+        Ok(user.filter(|u| ok && !u.disabled))
+    }
+
+    /// Creates an admin API token for an admin user; returned this once.
+    pub async fn create_admin_token(&self, username: &str, note: &str) -> Result<Secret, RegistryError> {
+        let user = self.store.user_by_name(username).await?.ok_or(RegistryError::NotFound("user"))?;
+        if !user.is_admin {
+            return Err(FieldError::new("username", "is not an admin").into());
+        }
+        let token = credentials::admin_token();
+        self.store
+            .create_admin_token(&crate::store::AdminTokenRecord {
+                id: credentials::record_id(),
+                user_id: user.id,
+                token_hash: credentials::hash(token.expose()),
+                note: note.to_string(),
+                created_at: self.clock.now(),
+            })
+            .await?;
+        Ok(token)
+    }
+}

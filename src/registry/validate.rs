@@ -1,0 +1,355 @@
+//! Field rules of the registry: which fields each app type has, and what each accepts. Every refusal names the field.
+
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::store::{AppRecord, AppType};
+
+/// A refused field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{field}`: {reason}")]
+pub struct FieldError {
+    /// The field's name.
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl FieldError {
+    /// A refusal of `field`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        FieldError { field: field.into(), reason: reason.into() }
+    }
+}
+
+const COMMON: &[&str] = &["type", "name", "description"];
+const MACHINE: &[&str] = &[];
+const WEB: &[&str] = &[
+    "redirect_urls",
+    "refresh_token_rotation",
+    "refresh_token_absolute_expiry_secs",
+    "refresh_token_inactivity_expiry_secs",
+    "logo_url",
+    "app_description_url",
+];
+const SPA: &[&str] = &[
+    "redirect_urls",
+    "refresh_token_rotation",
+    "refresh_token_absolute_expiry_secs",
+    "refresh_token_inactivity_expiry_secs",
+    "logo_url",
+    "developer_name",
+    "developer_email",
+    "privacy_policy_url",
+];
+const ALL: &[&str] = &[
+    "redirect_urls",
+    "refresh_token_rotation",
+    "refresh_token_absolute_expiry_secs",
+    "refresh_token_inactivity_expiry_secs",
+    "logo_url",
+    "app_description_url",
+    "developer_name",
+    "developer_email",
+    "privacy_policy_url",
+];
+const MAX_EXPIRY_SECS: i64 = 10 * 365 * 86_400;
+
+/// The `type` of a new app.
+pub fn app_type(obj: &Map<String, Value>) -> Result<AppType, FieldError> {
+    match obj.get("type") {
+        Some(Value::String(s)) => AppType::parse(s)
+            .ok_or_else(|| FieldError::new("type", format!("`{s}` is not one of \"machine\", \"web\", \"spa\""))),
+        Some(_) => Err(FieldError::new("type", "must be a string")),
+        None => Err(FieldError::new("type", "missing: \"machine\", \"web\" or \"spa\"")),
+    }
+}
+
+fn fields(t: AppType) -> &'static [&'static str] {
+    match t {
+        AppType::Machine => MACHINE,
+        AppType::Web => WEB,
+        AppType::Spa => SPA,
+    }
+}
+
+fn string<'a>(field: &str, v: &'a Value) -> Result<&'a str, FieldError> {
+    v.as_str().ok_or_else(|| FieldError::new(field, "must be a string"))
+}
+
+fn optional_string<'a>(field: &str, v: &'a Value) -> Result<Option<&'a str>, FieldError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        _ => Err(FieldError::new(field, "must be a string or null")),
+    }
+}
+
+fn bounded(field: &str, s: &str, max: usize) -> Result<(), FieldError> {
+    if s.chars().count() > max {
+        return Err(FieldError::new(field, format!("at most {max} characters")));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(FieldError::new(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// An absolute http(s) URL.
+pub fn web_url(field: &str, s: &str) -> Result<String, FieldError> {
+    if s.len() > 2048 {
+        return Err(FieldError::new(field, "at most 2048 characters"));
+    }
+    let u = Url::parse(s).map_err(|e| FieldError::new(field, format!("`{s}` is not an absolute URL: {e}")))?;
+    if !matches!(u.scheme(), "https" | "http") || u.host_str().is_none() {
+        return Err(FieldError::new(field, format!("`{s}` must be an http(s) URL with a host")));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(FieldError::new(field, format!("`{s}` must not carry credentials")));
+    }
+    Ok(s.to_string())
+}
+
+fn is_loopback(u: &Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// A redirect URI: absolute, https (http only on loopback), no fragment, no userinfo (RFC 9700 2.1, 4.1).
+pub fn redirect_url(s: &str) -> Result<String, FieldError> {
+    let field = "redirect_urls";
+    if s.len() > 2048 {
+        return Err(FieldError::new(field, "each at most 2048 characters"));
+    }
+    let u = Url::parse(s).map_err(|e| FieldError::new(field, format!("`{s}` is not an absolute URL: {e}")))?;
+    if u.fragment().is_some() || s.contains('#') {
+        return Err(FieldError::new(field, format!("`{s}` must not have a fragment")));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(FieldError::new(field, format!("`{s}` must not carry userinfo")));
+    }
+    match u.scheme() {
+        "https" if u.host_str().is_some() => Ok(s.to_string()),
+        "http" if is_loopback(&u) => Ok(s.to_string()),
+        "http" => Err(FieldError::new(field, format!("`{s}`: plain http is allowed only for loopback hosts"))),
+        _ => Err(FieldError::new(field, format!("`{s}` must be an https URL"))),
+    }
+}
+
+/// A plausible email address (one `@`, a dotted domain, no spaces).
+pub fn email(s: &str) -> Result<String, FieldError> {
+    let field = "developer_email";
+    let ok = s.len() <= 254
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        && s.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains("..")
+        });
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(FieldError::new(field, format!("`{s}` is not an email address")))
+    }
+}
+
+fn expiry(field: &str, v: &Value, nullable: bool) -> Result<Option<i64>, FieldError> {
+    match v {
+        Value::Null if nullable => Ok(None),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) if i > 0 && i <= MAX_EXPIRY_SECS => Ok(Some(i)),
+            _ => Err(FieldError::new(
+                field,
+                format!("must be a whole number of seconds between 1 and {MAX_EXPIRY_SECS}"),
+            )),
+        },
+        _ if nullable => Err(FieldError::new(field, "must be a number of seconds, or null for no expiration")),
+        _ => Err(FieldError::new(field, "must be a number of seconds")),
+    }
+}
+
+/// Applies the fields of `obj` to `app`, refusing unknown fields and fields of other app types. On create, `name`
+/// is required.
+pub fn apply(app: &mut AppRecord, obj: &Map<String, Value>, creating: bool) -> Result<(), FieldError> {
+    let allowed = fields(app.app_type);
+    for key in obj.keys() {
+        let k = key.as_str();
+        if COMMON.contains(&k) || allowed.contains(&k) {
+            continue;
+        }
+        if ALL.contains(&k) {
+            return Err(FieldError::new(k, format!("is not a field of {} apps", app.app_type.as_str())));
+        }
+        return Err(FieldError::new(k, "unknown field"));
+    }
+    if creating && !obj.contains_key("name") {
+        return Err(FieldError::new("name", "missing: every app needs a name"));
+    }
+    for (key, v) in obj {
+        match key.as_str() {
+            "type" => {}
+            "name" => {
+                let s = string("name", v)?.trim();
+                if s.is_empty() {
+                    return Err(FieldError::new("name", "must not be empty"));
+                }
+                bounded("name", s, 255)?;
+                app.name = s.to_string();
+            }
+            "description" => {
+                let s = match v {
+                    Value::Null => "",
+                    _ => string("description", v)?,
+                };
+                bounded("description", s, 4000)?;
+                app.description = s.to_string();
+            }
+            "redirect_urls" => {
+                let list = v.as_array().ok_or_else(|| FieldError::new("redirect_urls", "must be a list of URLs"))?;
+                if list.len() > 20 {
+                    return Err(FieldError::new("redirect_urls", "at most 20 URLs"));
+                }
+                let mut urls = Vec::new();
+                for item in list {
+                    let url = redirect_url(string("redirect_urls", item)?)?;
+                    if !urls.contains(&url) {
+                        urls.push(url);
+                    }
+                }
+                app.redirect_urls = urls;
+            }
+            "refresh_token_rotation" => {
+                let b =
+                    v.as_bool().ok_or_else(|| FieldError::new("refresh_token_rotation", "must be true or false"))?;
+                if !b && app.app_type == AppType::Spa {
+                    return Err(FieldError::new(
+                        "refresh_token_rotation",
+                        "single-page apps are public clients: their refresh tokens must rotate (RFC 9700 4.14.2)",
+                    ));
+                }
+                app.refresh_token_rotation = b;
+            }
+            "refresh_token_absolute_expiry_secs" => {
+                app.refresh_token_absolute_expiry_secs = expiry("refresh_token_absolute_expiry_secs", v, true)?
+            }
+            "refresh_token_inactivity_expiry_secs" => {
+                app.refresh_token_inactivity_expiry_secs = expiry("refresh_token_inactivity_expiry_secs", v, true)?
+            }
+            "logo_url" => app.logo_url = optional_string("logo_url", v)?.map(|s| web_url("logo_url", s)).transpose()?,
+            "app_description_url" => {
+                app.app_description_url =
+                    optional_string("app_description_url", v)?.map(|s| web_url("app_description_url", s)).transpose()?
+            }
+            "privacy_policy_url" => {
+                app.privacy_policy_url =
+                    optional_string("privacy_policy_url", v)?.map(|s| web_url("privacy_policy_url", s)).transpose()?
+            }
+            "developer_name" => {
+                let s = optional_string("developer_name", v)?;
+                if let Some(s) = s {
+                    bounded("developer_name", s, 255)?;
+                }
+                app.developer_name = s.map(str::to_string);
+            }
+            "developer_email" => app.developer_email = optional_string("developer_email", v)?.map(email).transpose()?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A secret's note.
+pub fn note(note: Option<&str>) -> Result<String, FieldError> {
+    let n = note.unwrap_or_default();
+    if n.chars().count() > super::MAX_NOTE_CHARS {
+        return Err(FieldError::new("note", format!("at most {} characters", super::MAX_NOTE_CHARS)));
+    }
+    bounded("note", n, super::MAX_NOTE_CHARS)?;
+    Ok(n.to_string())
+}
+
+/// A login name.
+pub fn username(name: &str) -> Result<(), FieldError> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(FieldError::new("username", "must be 1 to 64 characters"));
+    }
+    if !name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')) {
+        return Err(FieldError::new("username", "may hold letters, digits and . _ - @ only"));
+    }
+    Ok(())
+}
+
+/// A new password.
+pub fn password(p: &str) -> Result<(), FieldError> {
+    if p.chars().count() < super::MIN_PASSWORD_CHARS {
+        return Err(FieldError::new("password", format!("at least {} characters", super::MIN_PASSWORD_CHARS)));
+    }
+    if p.len() > 1024 {
+        return Err(FieldError::new("password", "at most 1024 bytes"));
+    }
+    Ok(())
+}
+
+/// An uploaded logo: a raster image type, bytes that are that type, not too large.
+pub fn logo(content_type: &str, data: &[u8]) -> Result<(), FieldError> {
+    let ct = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let magic: &[&[u8]] = match ct.as_str() {
+        "image/png" => &[b"\x89PNG\r\n\x1a\n"],
+        "image/jpeg" => &[b"\xff\xd8\xff"],
+        "image/gif" => &[b"GIF87a", b"GIF89a"],
+        "image/webp" => &[b"RIFF"],
+        _ => return Err(FieldError::new("logo", "must be image/png, image/jpeg, image/gif or image/webp")),
+    };
+    if data.is_empty() || data.len() > super::MAX_LOGO_BYTES {
+        return Err(FieldError::new("logo", format!("must be 1 byte to {} KiB", super::MAX_LOGO_BYTES / 1024)));
+    }
+    let webp_ok = ct != "image/webp" || data.get(8..12) == Some(b"WEBP");
+    if !magic.iter().any(|m| data.starts_with(m)) || !webp_ok {
+        return Err(FieldError::new("logo", format!("the bytes are not a {ct} image")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_urls_follow_rfc9700() {
+        assert!(redirect_url("https://app.example/cb").is_ok());
+        assert!(redirect_url("http://127.0.0.1:8400/cb").is_ok());
+        assert!(redirect_url("http://[::1]/cb").is_ok());
+        assert!(redirect_url("http://localhost:3000/cb").is_ok());
+        assert!(redirect_url("http://app.example/cb").is_err());
+        assert!(redirect_url("https://app.example/cb#x").is_err());
+        assert!(redirect_url("https://user:pw@app.example/cb").is_err());
+        assert!(redirect_url("/cb").is_err());
+        assert!(redirect_url("javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert!(email("dev@example.com").is_ok());
+        for bad in
+            ["dev", "dev@", "@example.com", "dev@example", "a b@example.com", "dev@@example.com", "dev@.example.com"]
+        {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn logos_are_checked_by_their_bytes() {
+        assert!(logo("image/png", b"\x89PNG\r\n\x1a\nrest").is_ok());
+        assert!(logo("image/png", b"<svg>").is_err());
+        assert!(logo("image/svg+xml", b"<svg>").is_err());
+        assert!(logo("image/png", &vec![0u8; super::super::MAX_LOGO_BYTES + 1]).is_err());
+    }
+}

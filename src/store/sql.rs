@@ -1,0 +1,512 @@
+//! [`Store`] over sqlx's `Any` driver with portable SQL (`$n` placeholders, BIGINT times and flags, TEXT data).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use super::*;
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One SQLite file.
+    Sqlite,
+}
+
+/// The SQL store.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    location: String,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore").field("backend", &self.backend).field("location", &self.location).finish()
+    }
+}
+
+fn db(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+            StoreError::Conflict("a record")
+        }
+        sqlx::Error::Database(d) => {
+            let msg = d.message().to_string();
+            let hint = match d.code().as_deref() {
+                Some("8") | Some("1032") => " (the database file is read-only)",
+                Some("13") => " (the disk is full)",
+                Some("5") | Some("6") | Some("517") => " (the database is locked by another process)",
+                Some("11") => " (the database file is corrupt)",
+                _ => "",
+            };
+            StoreError::Database(format!("{msg}{hint}"))
+        }
+        sqlx::Error::PoolTimedOut => StoreError::Database("timed out waiting for a database connection".into()),
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl SqlStore {
+    /// Opens (creating and migrating) the database at `location`: a file path or `sqlite:` URL.
+    pub async fn open(location: &str) -> Result<SqlStore, StoreError> {
+        sqlx::any::install_default_drivers();
+        if location.starts_with("postgres:") || location.starts_with("postgresql:") {
+            return Err(StoreError::Database(
+                "PostgreSQL is not supported by this build yet; use a SQLite file path".into(),
+            ));
+        }
+        let path = location.strip_prefix("sqlite://").or_else(|| location.strip_prefix("sqlite:")).unwrap_or(location);
+        let path = path.split('?').next().unwrap_or(path);
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let url = format!("sqlite://{path}?mode=rwc");
+        let opts = sqlx::any::AnyConnectOptions::from_str(&url).map_err(db)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = FULL",
+                        "PRAGMA foreign_keys = ON",
+                        "PRAGMA busy_timeout = 5000",
+                    ] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await
+            .map_err(db)?;
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(format!("migrating {path}: {e}")))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // The database holds password hashes and signing keys: owner only.
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        Ok(SqlStore { pool, backend: Backend::Sqlite, location: path.to_string() })
+    }
+
+    /// Where the data is.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The pool, for the modules that add their own tables.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+fn flag(b: bool) -> i64 {
+    b as i64
+}
+
+fn user(r: &AnyRow) -> Result<UserRecord, sqlx::Error> {
+    Ok(UserRecord {
+        id: r.try_get("id")?,
+        username: r.try_get("username")?,
+        password_hash: r.try_get("password_hash")?,
+        is_admin: r.try_get::<i64, _>("is_admin")? != 0,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn app(r: &AnyRow) -> Result<AppRecord, sqlx::Error> {
+    let app_type: String = r.try_get("app_type")?;
+    let urls: String = r.try_get("redirect_urls")?;
+    Ok(AppRecord {
+        client_id: r.try_get("client_id")?,
+        app_type: AppType::parse(&app_type).ok_or_else(|| sqlx::Error::Decode("unknown app_type".into()))?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        redirect_urls: serde_json::from_str(&urls).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        refresh_token_rotation: r.try_get::<i64, _>("refresh_token_rotation")? != 0,
+        refresh_token_absolute_expiry_secs: r.try_get("refresh_token_absolute_expiry_secs")?,
+        refresh_token_inactivity_expiry_secs: r.try_get("refresh_token_inactivity_expiry_secs")?,
+        logo_url: r.try_get("logo_url")?,
+        app_description_url: r.try_get("app_description_url")?,
+        developer_name: r.try_get("developer_name")?,
+        developer_email: r.try_get("developer_email")?,
+        privacy_policy_url: r.try_get("privacy_policy_url")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn secret(r: &AnyRow) -> Result<SecretRecord, sqlx::Error> {
+    Ok(SecretRecord {
+        id: r.try_get("id")?,
+        client_id: r.try_get("client_id")?,
+        secret_hash: r.try_get("secret_hash")?,
+        note: r.try_get("note")?,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+    })
+}
+
+fn key(r: &AnyRow) -> Result<KeyRecord, sqlx::Error> {
+    Ok(KeyRecord {
+        id: r.try_get("id")?,
+        client_id: r.try_get("client_id")?,
+        family: r.try_get("family")?,
+        format: r.try_get("format")?,
+        material: r.try_get("material")?,
+        note: r.try_get("note")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+async fn insert_secret<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    s: &SecretRecord,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO client_secrets (id, client_id, secret_hash, note, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&s.id)
+    .bind(&s.client_id)
+    .bind(&s.secret_hash)
+    .bind(&s.note)
+    .bind(s.created_at)
+    .bind(s.last_used_at)
+    .execute(e)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn create_user(&self, u: &UserRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, is_admin, disabled, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&u.id)
+        .bind(&u.username)
+        .bind(&u.password_hash)
+        .bind(flag(u.is_admin))
+        .bind(flag(u.disabled))
+        .bind(u.created_at)
+        .bind(u.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match db(e) {
+            StoreError::Conflict(_) => StoreError::Conflict("a user with this name"),
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(user).transpose().map_err(db)
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row =
+            sqlx::query("SELECT * FROM users WHERE id = $1").bind(id).fetch_optional(&self.pool).await.map_err(db)?;
+        row.as_ref().map(user).transpose().map_err(db)
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY username").fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter().map(user).collect::<Result<_, _>>().map_err(db)
+    }
+
+    async fn update_user(&self, u: &UserRecord) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE users SET username = $2, password_hash = $3, is_admin = $4, disabled = $5, updated_at = $6 WHERE id = $1",
+        )
+        .bind(&u.id)
+        .bind(&u.username)
+        .bind(&u.password_hash)
+        .bind(flag(u.is_admin))
+        .bind(flag(u.disabled))
+        .bind(u.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn count_admins(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE is_admin = 1 AND disabled = 0")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        row.try_get::<i64, _>("n").map_err(db)
+    }
+
+    async fn create_admin_token(&self, t: &AdminTokenRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO admin_tokens (id, user_id, token_hash, note, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&t.id)
+            .bind(&t.user_id)
+            .bind(&t.token_hash)
+            .bind(&t.note)
+            .bind(t.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn admin_token_user(&self, token_hash: &str, now: i64) -> Result<Option<UserRecord>, StoreError> {
+        let row =
+            sqlx::query("SELECT u.* FROM admin_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        if row.is_some() {
+            sqlx::query("UPDATE admin_tokens SET last_used_at = $2 WHERE token_hash = $1")
+                .bind(token_hash)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+        }
+        row.as_ref().map(user).transpose().map_err(db)
+    }
+
+    async fn create_app(
+        &self,
+        a: &AppRecord,
+        first_secret: Option<&SecretRecord>,
+        max_apps: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Write first, so the transaction takes the write lock before it reads anything (no lock upgrade races).
+        let slot = sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'apps' AND value < $1")
+            .bind(max_apps)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if slot.rows_affected() == 0 {
+            tx.rollback().await.map_err(db)?;
+            return Err(StoreError::LimitReached(max_apps));
+        }
+        sqlx::query(
+            "INSERT INTO apps (client_id, app_type, name, description, redirect_urls, refresh_token_rotation, \
+             refresh_token_absolute_expiry_secs, refresh_token_inactivity_expiry_secs, logo_url, app_description_url, \
+             developer_name, developer_email, privacy_policy_url, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&a.client_id)
+        .bind(a.app_type.as_str())
+        .bind(&a.name)
+        .bind(&a.description)
+        .bind(serde_json::to_string(&a.redirect_urls).unwrap_or_else(|_| "[]".into()))
+        .bind(flag(a.refresh_token_rotation))
+        .bind(a.refresh_token_absolute_expiry_secs)
+        .bind(a.refresh_token_inactivity_expiry_secs)
+        .bind(&a.logo_url)
+        .bind(&a.app_description_url)
+        .bind(&a.developer_name)
+        .bind(&a.developer_email)
+        .bind(&a.privacy_policy_url)
+        .bind(a.created_at)
+        .bind(a.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if let Some(s) = first_secret {
+            insert_secret(&mut *tx, s).await.map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn app(&self, client_id: &str) -> Result<Option<AppRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM apps WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(app).transpose().map_err(db)
+    }
+
+    async fn list_apps(&self) -> Result<Vec<AppRecord>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM apps ORDER BY created_at, client_id").fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter().map(app).collect::<Result<_, _>>().map_err(db)
+    }
+
+    async fn count_apps(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM apps").fetch_one(&self.pool).await.map_err(db)?;
+        row.try_get::<i64, _>("n").map_err(db)
+    }
+
+    async fn update_app(&self, a: &AppRecord) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE apps SET name = $2, description = $3, redirect_urls = $4, refresh_token_rotation = $5, \
+             refresh_token_absolute_expiry_secs = $6, refresh_token_inactivity_expiry_secs = $7, logo_url = $8, \
+             app_description_url = $9, developer_name = $10, developer_email = $11, privacy_policy_url = $12, \
+             updated_at = $13 WHERE client_id = $1",
+        )
+        .bind(&a.client_id)
+        .bind(&a.name)
+        .bind(&a.description)
+        .bind(serde_json::to_string(&a.redirect_urls).unwrap_or_else(|_| "[]".into()))
+        .bind(flag(a.refresh_token_rotation))
+        .bind(a.refresh_token_absolute_expiry_secs)
+        .bind(a.refresh_token_inactivity_expiry_secs)
+        .bind(&a.logo_url)
+        .bind(&a.app_description_url)
+        .bind(&a.developer_name)
+        .bind(&a.developer_email)
+        .bind(&a.privacy_policy_url)
+        .bind(a.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_app(&self, client_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let r =
+            sqlx::query("DELETE FROM apps WHERE client_id = $1").bind(client_id).execute(&mut *tx).await.map_err(db)?;
+        if r.rows_affected() == 0 {
+            tx.rollback().await.map_err(db)?;
+            return Ok(false);
+        }
+        sqlx::query("UPDATE counters SET value = value - 1 WHERE name = 'apps'").execute(&mut *tx).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn add_secret(&self, s: &SecretRecord) -> Result<bool, StoreError> {
+        match insert_secret(&self.pool, s).await {
+            Ok(()) => Ok(true),
+            Err(sqlx::Error::Database(d)) if d.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => Ok(false),
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn delete_secret(&self, client_id: &str, id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM client_secrets WHERE client_id = $1 AND id = $2")
+            .bind(client_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn secrets(&self, client_id: &str) -> Result<Vec<SecretRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
+            .bind(client_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(secret).collect::<Result<_, _>>().map_err(db)
+    }
+
+    async fn touch_secret(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE client_secrets SET last_used_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn add_key(&self, k: &KeyRecord) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO public_keys (id, client_id, family, format, material, note, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&k.id)
+        .bind(&k.client_id)
+        .bind(&k.family)
+        .bind(&k.format)
+        .bind(&k.material)
+        .bind(&k.note)
+        .bind(k.created_at)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(d)) if d.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => Ok(false),
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn delete_key(&self, client_id: &str, id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM public_keys WHERE client_id = $1 AND id = $2")
+            .bind(client_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn keys(&self, client_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM public_keys WHERE client_id = $1 ORDER BY created_at, id")
+            .bind(client_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(key).collect::<Result<_, _>>().map_err(db)
+    }
+
+    async fn set_logo(&self, client_id: &str, content_type: &str, data: &[u8], now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("DELETE FROM app_logos WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let r = sqlx::query(
+            "INSERT INTO app_logos (client_id, content_type, data_base64, updated_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(client_id)
+        .bind(content_type)
+        .bind(STANDARD.encode(data))
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match r {
+            Ok(_) => {
+                tx.commit().await.map_err(db)?;
+                Ok(true)
+            }
+            Err(sqlx::Error::Database(d)) if d.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => Ok(false),
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn logo(&self, client_id: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT content_type, data_base64 FROM app_logos WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let ct: String = row.try_get("content_type").map_err(db)?;
+        let data: String = row.try_get("data_base64").map_err(db)?;
+        Ok(Some((ct, STANDARD.decode(data).map_err(|e| StoreError::Database(e.to_string()))?)))
+    }
+}
