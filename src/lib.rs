@@ -14,6 +14,7 @@
 //! - a refusal becomes HTTP in [`edge::deny`].
 
 pub mod admin;
+pub mod authz;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -62,6 +62,7 @@ impl Upstreams {
 /// `upstream_request_filter`, upstream failures become JSON 502/504 answers.
 pub struct Gateway {
     edge: Edge,
+    auth_server: Option<axum::Router>,
     upstreams: Upstreams,
     connect_timeout: Duration,
     read_timeout: Duration,
@@ -70,7 +71,19 @@ pub struct Gateway {
 impl Gateway {
     /// A proxy in front of `upstreams`, checking requests with `edge`.
     pub fn new(edge: Edge, upstreams: Upstreams, cfg: &UpstreamConfig) -> Self {
-        Gateway { edge, upstreams, connect_timeout: cfg.connect_timeout, read_timeout: cfg.read_timeout }
+        Gateway {
+            edge,
+            auth_server: None,
+            upstreams,
+            connect_timeout: cfg.connect_timeout,
+            read_timeout: cfg.read_timeout,
+        }
+    }
+
+    /// Serves the built-in authorization server's endpoints (see [`crate::authz::is_own_path`]) on this listener.
+    pub fn with_auth_server(mut self, router: axum::Router) -> Self {
+        self.auth_server = Some(router);
+        self
     }
 
     fn peer(&self, u: &UpstreamUrl, addr: Option<&pingora::protocols::l4::socket::SocketAddr>) -> Box<HttpPeer> {
@@ -106,8 +119,15 @@ impl ProxyHttp for Gateway {
         RequestCtx::default()
     }
 
-    /// The edge decides. A refused request has been answered (RFC 6750) and goes no further: `Ok(true)`.
+    /// The authorization server answers its own paths; for everything else the edge decides. A refused request has
+    /// been answered (RFC 6750) and goes no further: `Ok(true)`.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if let Some(router) = &self.auth_server {
+            if crate::authz::is_own_path(session.req_header().uri.path()) {
+                crate::authz::bridge::serve(router, session).await?;
+                return Ok(true);
+            }
+        }
         match self.edge.admit(session).await? {
             Admission::Allowed(allowed) => {
                 ctx.allowed = Some(allowed);

@@ -85,41 +85,9 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
 
-    let edge = Edge::builder(config.edge.clone()).clock(options.clock.clone()).build();
-    let registry = options.registry.unwrap_or_else(|| prometheus::default_registry().clone());
-    edge.register_metrics(&registry).map_err(|e| std::io::Error::other(format!("metrics: {e}")))?;
-
-    let (upstreams, health) = Upstreams::new(&config.upstream)?;
-    let gateway = Gateway::new(edge.clone(), upstreams, &config.upstream);
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "tokengate proxy");
-    let key = proxy_addr.to_string();
-    proxy.add_tcp(&key);
-    server.add_service(PreBound { inner: proxy, fds: vec![(key, proxy_listener.into_raw_fd())] });
-
-    let mut keys = edge.background_service();
-    keys.threads = Some(1);
-    server.add_service(keys);
-
-    if let Some(hc) = health {
-        server.add_service(hc);
-    }
-
-    if let Some(listener) = metrics_listener {
-        let mut svc = pingora::services::background::background_service(
-            "tokengate metrics",
-            crate::health::HealthService::new(listener, edge.clone(), registry),
-        );
-        svc.threads = Some(1);
-        server.add_service(svc);
-    }
-
-    if let Some(d) = &demo {
-        let mut svc = pingora::services::background::background_service("tokengate demo", d.service()?);
-        svc.threads = Some(1);
-        server.add_service(svc);
-    }
-
-    let (mut admin_addr, mut registry, mut runtime) = (None, None, None);
+    // The built-in authorization server, when enabled: its store, registry, keys and revocations come first, since
+    // the edge trusts its tokens directly.
+    let (mut admin_addr, mut registry, mut runtime, mut auth_server) = (None, None, None, None);
     if let Some(az) = &config.authorization_server {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -136,6 +104,9 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
                 config.source
             );
         }
+        let server_az = rt
+            .block_on(crate::authz::AuthServer::new(az.clone(), reg.clone()))
+            .map_err(|e| std::io::Error::other(format!("authorization server: {e}")))?;
         let listener = bind(config.admin.listen)?;
         admin_addr = Some(listener.local_addr()?);
         let mut svc = pingora::services::background::background_service(
@@ -144,8 +115,56 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
         );
         svc.threads = Some(1);
         server.add_service(svc);
+        let mut sync = pingora::services::background::background_service(
+            "tokengate sync",
+            crate::authz::SyncService(server_az.clone()),
+        );
+        sync.threads = Some(1);
+        server.add_service(sync);
         registry = Some(reg);
         runtime = Some(rt);
+        auth_server = Some(server_az);
+    }
+
+    let mut builder = Edge::builder(config.edge.clone()).clock(options.clock.clone());
+    if let Some(az) = &auth_server {
+        builder = builder.local_issuer(az.issuer_config(), az.clone());
+    }
+    let edge = builder.build();
+    let registry_metrics = options.registry.unwrap_or_else(|| prometheus::default_registry().clone());
+    edge.register_metrics(&registry_metrics).map_err(|e| std::io::Error::other(format!("metrics: {e}")))?;
+
+    let (upstreams, health) = Upstreams::new(&config.upstream)?;
+    let mut gateway = Gateway::new(edge.clone(), upstreams, &config.upstream);
+    if let Some(az) = &auth_server {
+        gateway = gateway.with_auth_server(az.router());
+    }
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "tokengate proxy");
+    let key = proxy_addr.to_string();
+    proxy.add_tcp(&key);
+    server.add_service(PreBound { inner: proxy, fds: vec![(key, proxy_listener.into_raw_fd())] });
+
+    let mut keys = edge.background_service();
+    keys.threads = Some(1);
+    server.add_service(keys);
+
+    if let Some(hc) = health {
+        server.add_service(hc);
+    }
+
+    if let Some(listener) = metrics_listener {
+        let mut svc = pingora::services::background::background_service(
+            "tokengate metrics",
+            crate::health::HealthService::new(listener, edge.clone(), registry_metrics),
+        );
+        svc.threads = Some(1);
+        server.add_service(svc);
+    }
+
+    if let Some(d) = &demo {
+        let mut svc = pingora::services::background::background_service("tokengate demo", d.service()?);
+        svc.threads = Some(1);
+        server.add_service(svc);
     }
 
     let demo_addrs = demo.as_ref().map(|d| d.addrs());

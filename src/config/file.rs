@@ -26,6 +26,7 @@ pub struct FileAuthorizationServer {
     pub database: Option<String>,
     pub max_apps: Option<i64>,
     pub scopes: Option<Vec<String>>,
+    pub default_scopes: Option<Vec<String>>,
     pub audiences: Option<Vec<String>>,
     pub signing_alg: Option<String>,
     pub access_token_ttl_secs: Option<i64>,

@@ -110,8 +110,6 @@ pub struct EdgeConfig {
     pub issuers: Vec<IssuerConfig>,
     /// Routes, first match wins.
     pub routes: Vec<RouteConfig>,
-    /// The built-in authorization server's issuer, trusted through its own key source (no network hop).
-    pub builtin_issuer: Option<String>,
 }
 
 /// Where a token may come from.
@@ -216,6 +214,8 @@ pub struct AuthorizationServerConfig {
     pub audiences: Vec<String>,
     /// Algorithm of its signing key.
     pub signing_alg: Algorithm,
+    /// Scopes granted when an authorization request names none (as Workfront clients send it).
+    pub default_scopes: Vec<String>,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
 }
@@ -511,7 +511,7 @@ impl<'t> Validator<'t> {
         let authorization_server = self.authorization_server(f.authorization_server);
         let a = f.admin.unwrap_or_default();
         let admin = AdminConfig { listen: self.addr("admin.listen", a.listen.as_deref(), "127.0.0.1:8081") };
-        let mut edge = edge?;
+        let edge = edge?;
         if let Some(az) = &authorization_server {
             if edge.issuers.iter().any(|i| i.issuer == az.issuer) {
                 self.error(
@@ -526,7 +526,6 @@ impl<'t> Validator<'t> {
                 self.error("auth.issuers", "some routes require a token, but no issuer is configured to check it");
             }
         }
-        edge.builtin_issuer = authorization_server.as_ref().map(|a| a.issuer.clone());
         Some(Config {
             server,
             metrics,
@@ -592,7 +591,19 @@ impl<'t> Validator<'t> {
         if audiences.is_empty() || audiences.iter().any(|a| a.is_empty()) {
             self.error(&format!("{p}.audiences"), "must list at least one non-empty audience");
         }
+        let default_scopes: Vec<String> = match a.default_scopes {
+            Some(d) => {
+                for (j, s) in d.iter().enumerate() {
+                    if !scopes.contains(s) {
+                        self.error(&format!("{p}.default_scopes[{j}]"), format!("`{s}` is not in `scopes`"));
+                    }
+                }
+                d
+            }
+            None => scopes.iter().filter(|s| *s != "offline_access").cloned().collect(),
+        };
         Some(AuthorizationServerConfig {
+            default_scopes,
             issuer,
             database,
             max_apps: self.positive(&format!("{p}.max_apps"), a.max_apps, 10, 10_000) as i64,
@@ -726,11 +737,6 @@ impl<'t> Validator<'t> {
                 out_routes.push(r);
             }
         }
-        let needs_tokens =
-            default == DefaultPolicy::Authenticated || out_routes.iter().any(|r| r.auth != RouteAuth::None);
-        if needs_tokens && issuers.is_empty() {
-            self.error("auth.issuers", "some routes require a token, but no issuer is configured to check it");
-        }
 
         Some(EdgeConfig {
             token_sources,
@@ -740,7 +746,6 @@ impl<'t> Validator<'t> {
             max_token_bytes: self.positive("auth.max_token_bytes", a.max_token_bytes, 8192, 65536) as usize,
             issuers,
             routes: out_routes,
-            builtin_issuer: None,
         })
     }
 

@@ -27,6 +27,8 @@ pub struct Identity {
     pub expires_at: Option<i64>,
     /// `jti`, when the token has one.
     pub token_id: Option<Box<str>>,
+    /// `iat`, when the token has one.
+    pub issued_at: Option<i64>,
 }
 
 fn header_value(s: &str) -> Result<HeaderValue, InvalidToken> {
@@ -55,7 +57,14 @@ impl Identity {
             scopes,
             expires_at,
             token_id: token_id.map(Box::from),
+            issued_at: None,
         })
+    }
+
+    /// Sets `iat`.
+    pub fn with_issued_at(mut self, iat: Option<i64>) -> Self {
+        self.issued_at = iat;
+        self
     }
 
     /// `sub`.

@@ -76,6 +76,7 @@ pub struct Claims {
     aud: Option<OneOrMany>,
     exp: Option<f64>,
     nbf: Option<f64>,
+    iat: Option<f64>,
     client_id: Option<String>,
     azp: Option<String>,
     cid: Option<String>,
@@ -192,6 +193,7 @@ pub fn identity(parsed: &Parsed<'_>) -> Result<Identity, InvalidToken> {
         c.exp.map(|e| e as i64),
         c.jti.as_deref(),
     )
+    .map(|i| i.with_issued_at(c.iat.map(|t| t as i64)))
 }
 
 /// When a verified token stops being acceptable: `exp` plus the leeway.

@@ -49,6 +49,20 @@ struct Issuer {
     keys: Arc<IssuerKeys>,
 }
 
+/// An issuer living in the same process (tokengate's own authorization server): its keys are read from memory, no
+/// network hop, and its revocations take effect at once, even for tokens already in the cache.
+pub trait LocalIssuer: Send + Sync + 'static {
+    /// The verification key with this `kid`, and the algorithm it signs with.
+    fn key(&self, kid: &str) -> Option<(jsonwebtoken::Algorithm, Arc<jsonwebtoken::DecodingKey>)>;
+    /// Whether a token that passed every other check has since been revoked (by `jti`, grant, app or user).
+    fn is_revoked(&self, identity: &Identity) -> bool;
+}
+
+struct Local {
+    cfg: IssuerConfig,
+    source: Arc<dyn LocalIssuer>,
+}
+
 struct Inner {
     cfg: EdgeConfig,
     routes: RouteTable,
@@ -56,6 +70,7 @@ struct Inner {
     issuers: Vec<Issuer>,
     by_name: HashMap<String, usize>,
     introspector: Option<Introspector>,
+    local: Option<Local>,
     jwt_cache: TokenCache,
     opaque_cache: TokenCache,
     clock: Arc<dyn Clock>,
@@ -91,6 +106,7 @@ pub struct EdgeBuilder {
     config: EdgeConfig,
     clock: Arc<dyn Clock>,
     http: Option<reqwest::Client>,
+    local: Option<Local>,
 }
 
 impl EdgeBuilder {
@@ -103,6 +119,13 @@ impl EdgeBuilder {
     /// Uses this HTTP client for discovery, JWKS and introspection (for custom TLS roots or proxies).
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
+        self
+    }
+
+    /// Trusts an issuer that lives in this process, checked against `cfg` (issuer, audiences, algorithms, leeway,
+    /// `typ`) with keys and revocations from `source`.
+    pub fn local_issuer(mut self, cfg: IssuerConfig, source: Arc<dyn LocalIssuer>) -> Self {
+        self.local = Some(Local { cfg, source });
         self
     }
 
@@ -134,6 +157,7 @@ impl EdgeBuilder {
                 issuers,
                 by_name,
                 introspector,
+                local: self.local,
                 clock: self.clock,
                 metrics,
             }),
@@ -155,7 +179,7 @@ fn default_http_client() -> reqwest::Client {
 impl Edge {
     /// Starts building an edge from its configuration.
     pub fn builder(config: EdgeConfig) -> EdgeBuilder {
-        EdgeBuilder { config, clock: Arc::new(SystemClock), http: None }
+        EdgeBuilder { config, clock: Arc::new(SystemClock), http: None, local: None }
     }
 
     /// The configuration this edge runs.
@@ -190,6 +214,12 @@ impl Edge {
     /// Whether every issuer's endpoints are known and its keys loaded (`/readyz`).
     pub fn ready(&self) -> bool {
         self.inner.issuers.iter().all(|i| i.keys.ready())
+    }
+
+    /// Forgets every cached decision (after a revocation of an external token is known, or for tests).
+    pub fn clear_caches(&self) {
+        self.inner.jwt_cache.clear();
+        self.inner.opaque_cache.clear();
     }
 
     /// Loads and refreshes every issuer's keys until `shutdown` changes.
@@ -254,7 +284,14 @@ impl Edge {
         let now = inner.clock.now();
         let token = presented.token;
         if jwt::looks_like_jwt(token) {
-            inner.jwt_cache.get_or_compute(cache::digest(token), now, || self.verify_jwt(token, now)).await
+            let identity =
+                inner.jwt_cache.get_or_compute(cache::digest(token), now, || self.verify_jwt(token, now)).await?;
+            if let Some(local) = &inner.local {
+                if identity.issuer() == local.cfg.issuer && local.source.is_revoked(&identity) {
+                    return Err(InvalidToken::Revoked.into());
+                }
+            }
+            Ok(identity)
         } else {
             let Some(introspector) = &inner.introspector else {
                 return Err(Denial::Unavailable(deny::Unavailable::NoIntrospection));
@@ -268,6 +305,17 @@ impl Edge {
         let result: Result<Entry, Denial> = async {
             let parsed = jwt::parse(token)?;
             let iss = parsed.claims.iss.as_deref().ok_or(InvalidToken::UnknownIssuer)?;
+            if let Some(local) = self.inner.local.as_ref().filter(|l| l.cfg.issuer == iss) {
+                let alg = jwt::algorithm(&parsed.header, &local.cfg)?;
+                jwt::check_claims(&parsed, &local.cfg, now)?;
+                let kid = parsed.header.kid.as_deref().ok_or(InvalidToken::UnknownKey)?;
+                let (key_alg, key) = local.source.key(kid).ok_or(InvalidToken::UnknownKey)?;
+                if key_alg != alg {
+                    return Err(InvalidToken::Algorithm.into());
+                }
+                jwt::check_signature(&parsed, &key, alg)?;
+                return Ok(Entry::active(jwt::identity(&parsed)?, jwt::valid_until(&parsed, &local.cfg), now));
+            }
             let issuer =
                 self.inner.by_name.get(iss).map(|&i| &self.inner.issuers[i]).ok_or(InvalidToken::UnknownIssuer)?;
             let alg = jwt::algorithm(&parsed.header, &issuer.cfg)?;

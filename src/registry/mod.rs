@@ -87,13 +87,15 @@ impl From<&UserRecord> for UserView {
     }
 }
 
-/// Notified when something that tokens depend on goes away (app deleted, user disabled), so that the tokens die at
-/// once. The authorization server registers one.
+/// How long a revocation written for a deleted app or a disabled user is kept: longer than any access token lives.
+pub const REVOCATION_WINDOW_SECS: i64 = 86_400 + 300;
+
+/// Told when the revocation log grew (app deleted, user disabled), so that an in-process authorization server applies
+/// it before the operation returns.
+#[async_trait::async_trait]
 pub trait RevocationHook: Send + Sync {
-    /// An app was deleted.
-    fn app_deleted(&self, client_id: &str);
-    /// A user was disabled.
-    fn user_disabled(&self, user_id: &str);
+    /// The revocation log has new entries.
+    async fn revocations_changed(&self);
 }
 
 /// The registry.
@@ -276,8 +278,10 @@ impl Registry {
         if !self.store.delete_app(client_id).await? {
             return Err(RegistryError::NotFound("app"));
         }
+        let now = self.clock.now();
+        self.store.revoke("client", client_id, now, now + REVOCATION_WINDOW_SECS).await?;
         for h in self.hooks() {
-            h.app_deleted(client_id);
+            h.revocations_changed().await;
         }
         tracing::info!(client_id, "app deleted");
         Ok(())
@@ -501,11 +505,14 @@ impl Registry {
                 _ => return Err(FieldError::new(k, "unknown field").into()),
             }
         }
+        let was_disabled = self.store.user_by_name(username).await?.is_some_and(|u| u.disabled);
         user.updated_at = self.clock.now();
         self.store.update_user(&user).await?;
-        if user.disabled {
+        if user.disabled && !was_disabled {
+            let now = self.clock.now();
+            self.store.revoke("user", &user.username, now, now + REVOCATION_WINDOW_SECS).await?;
             for h in self.hooks() {
-                h.user_disabled(&user.id);
+                h.revocations_changed().await;
             }
         }
         Ok(UserView::from(&user))

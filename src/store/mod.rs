@@ -165,7 +165,7 @@ pub enum StoreError {
 
 /// Everything tokengate persists.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: FlowStore + Send + Sync + 'static {
     /// Creates a user; `Conflict` when the name is taken.
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
     /// Finds a user by login name.
@@ -218,4 +218,170 @@ pub trait Store: Send + Sync + 'static {
     async fn set_logo(&self, client_id: &str, content_type: &str, data: &[u8], now: i64) -> Result<bool, StoreError>;
     /// An uploaded logo: content type and bytes.
     async fn logo(&self, client_id: &str) -> Result<Option<(String, Vec<u8>)>, StoreError>;
+}
+
+/// One of the authorization server's signing keys.
+#[derive(Clone)]
+pub struct SigningKeyRecord {
+    /// Key id, published in the JWKS.
+    pub kid: String,
+    /// ES256, RS256 or EdDSA.
+    pub alg: String,
+    /// PKCS#8 PEM of the private key.
+    pub private_pem: crate::secret::Secret,
+    /// The public JWK (JSON).
+    pub public_jwk: String,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    /// When a newer key replaced it; it still verifies until the tokens it signed expire.
+    pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+    }
+}
+
+/// An authorization: a user let an app use some scopes. Refresh and access tokens belong to one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    /// Id (also in the access tokens' `jti`).
+    pub id: String,
+    /// The app.
+    pub client_id: String,
+    /// The user.
+    pub username: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    /// Absolute expiry of its refresh tokens.
+    pub expires_at: Option<i64>,
+    /// Set when revoked (reuse, replay, revocation request).
+    pub revoked_at: Option<i64>,
+}
+
+/// An authorization code (stored as its SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    /// Hex SHA-256 of the code.
+    pub code_hash: String,
+    /// The app it was issued to.
+    pub client_id: String,
+    /// The grant it creates.
+    pub grant_id: String,
+    /// The user.
+    pub username: String,
+    /// Exactly as in the authorization request.
+    pub redirect_uri: String,
+    /// Granted scopes.
+    pub scope: String,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    /// Two minutes after creation.
+    pub expires_at: i64,
+}
+
+/// A refresh token (stored as its SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    /// Its grant (family).
+    pub grant_id: String,
+    /// The app.
+    pub client_id: String,
+    /// Scopes it may ask for.
+    pub scope: String,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    /// Last use (for inactivity expiry); creation time at first.
+    pub last_used_at: i64,
+}
+
+/// What happened when a single-use value was presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption<T> {
+    /// First use: the record, as it was before this use.
+    Fresh(T),
+    /// Used before: a replay.
+    Replayed(T),
+    /// Never issued (or deleted).
+    Unknown,
+}
+
+/// An entry of the revocation log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationRecord {
+    /// Position in the log.
+    pub seq: i64,
+    /// `jti`, `grant`, `client` or `user`.
+    pub kind: String,
+    /// The revoked value.
+    pub value: String,
+    /// When.
+    pub revoked_at: i64,
+    /// After this, no token it could concern is alive.
+    pub expires_at: i64,
+}
+
+/// The authorization server's state.
+#[async_trait]
+pub trait FlowStore: Send + Sync + 'static {
+    /// Every signing key, newest first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Adds a signing key and retires the others at `now`.
+    async fn add_signing_key(&self, key: &SigningKeyRecord, now: i64) -> Result<(), StoreError>;
+
+    /// Stores a grant.
+    async fn create_grant(&self, grant: &GrantRecord) -> Result<(), StoreError>;
+    /// One grant.
+    async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError>;
+    /// Marks a grant revoked; false if it already was (or does not exist).
+    async fn revoke_grant(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// Stores a code.
+    async fn create_code(&self, code: &CodeRecord) -> Result<(), StoreError>;
+    /// Uses a code once: concurrent redemptions get one `Fresh` at most.
+    async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<Redemption<CodeRecord>, StoreError>;
+
+    /// Stores a refresh token.
+    async fn create_refresh(&self, token: &RefreshRecord) -> Result<(), StoreError>;
+    /// Uses a refresh token; with `rotate`, at most once.
+    async fn redeem_refresh(
+        &self,
+        token_hash: &str,
+        now: i64,
+        rotate: bool,
+    ) -> Result<Redemption<RefreshRecord>, StoreError>;
+    /// The grant of a refresh token, for revocation and introspection.
+    async fn refresh(&self, token_hash: &str) -> Result<Option<(RefreshRecord, bool)>, StoreError>;
+
+    /// Whether the user already allowed these scopes (space-separated, sorted) to the app.
+    async fn has_consent(&self, username: &str, client_id: &str, scope: &str) -> Result<bool, StoreError>;
+    /// Remembers a consent.
+    async fn add_consent(&self, username: &str, client_id: &str, scope: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Stores a login session.
+    async fn create_session(
+        &self,
+        session_hash: &str,
+        username: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// The user of a live session.
+    async fn session_user(&self, session_hash: &str, now: i64) -> Result<Option<String>, StoreError>;
+
+    /// Records an assertion's `jti`; false when it was seen and has not expired.
+    async fn record_assertion(&self, client_id: &str, jti: &str, expires_at: i64, now: i64)
+        -> Result<bool, StoreError>;
+
+    /// Appends to the revocation log.
+    async fn revoke(&self, kind: &str, value: &str, now: i64, expires_at: i64) -> Result<i64, StoreError>;
+    /// Log entries after `seq` that still matter at `now`.
+    async fn revocations_since(&self, seq: i64, now: i64) -> Result<Vec<RevocationRecord>, StoreError>;
 }

@@ -510,3 +510,329 @@ impl Store for SqlStore {
         Ok(Some((ct, STANDARD.decode(data).map_err(|e| StoreError::Database(e.to_string()))?)))
     }
 }
+
+fn grant(r: &AnyRow) -> Result<GrantRecord, sqlx::Error> {
+    Ok(GrantRecord {
+        id: r.try_get("id")?,
+        client_id: r.try_get("client_id")?,
+        username: r.try_get("username")?,
+        scope: r.try_get("scope")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+fn code(r: &AnyRow) -> Result<CodeRecord, sqlx::Error> {
+    Ok(CodeRecord {
+        code_hash: r.try_get("code_hash")?,
+        client_id: r.try_get("client_id")?,
+        grant_id: r.try_get("grant_id")?,
+        username: r.try_get("username")?,
+        redirect_uri: r.try_get("redirect_uri")?,
+        scope: r.try_get("scope")?,
+        code_challenge: r.try_get("code_challenge")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+fn refresh(r: &AnyRow) -> Result<RefreshRecord, sqlx::Error> {
+    Ok(RefreshRecord {
+        token_hash: r.try_get("token_hash")?,
+        grant_id: r.try_get("grant_id")?,
+        client_id: r.try_get("client_id")?,
+        scope: r.try_get("scope")?,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+    })
+}
+
+#[async_trait]
+impl FlowStore for SqlStore {
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| -> Result<SigningKeyRecord, sqlx::Error> {
+                Ok(SigningKeyRecord {
+                    kid: r.try_get("kid")?,
+                    alg: r.try_get("alg")?,
+                    private_pem: crate::secret::Secret::new(r.try_get::<String, _>("private_pem")?),
+                    public_jwk: r.try_get("public_jwk")?,
+                    created_at: r.try_get("created_at")?,
+                    retired_at: r.try_get("retired_at")?,
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(db)
+    }
+
+    async fn add_signing_key(&self, k: &SigningKeyRecord, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("INSERT INTO signing_keys (kid, alg, private_pem, public_jwk, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, NULL)")
+            .bind(&k.kid)
+            .bind(&k.alg)
+            .bind(k.private_pem.expose())
+            .bind(&k.public_jwk)
+            .bind(k.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn create_grant(&self, g: &GrantRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO grants (id, client_id, username, scope, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(&g.username)
+        .bind(&g.scope)
+        .bind(g.created_at)
+        .bind(g.expires_at)
+        .bind(g.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
+        let row =
+            sqlx::query("SELECT * FROM grants WHERE id = $1").bind(id).fetch_optional(&self.pool).await.map_err(db)?;
+        row.as_ref().map(grant).transpose().map_err(db)
+    }
+
+    async fn revoke_grant(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn create_code(&self, c: &CodeRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO auth_codes (code_hash, client_id, grant_id, username, redirect_uri, scope, code_challenge, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&c.code_hash)
+        .bind(&c.client_id)
+        .bind(&c.grant_id)
+        .bind(&c.username)
+        .bind(&c.redirect_uri)
+        .bind(&c.scope)
+        .bind(&c.code_challenge)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<Redemption<CodeRecord>, StoreError> {
+        let used = sqlx::query("UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL")
+            .bind(code_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        let row = sqlx::query("SELECT * FROM auth_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(rec) = row.as_ref().map(code).transpose().map_err(db)? else { return Ok(Redemption::Unknown) };
+        Ok(if used.rows_affected() == 1 { Redemption::Fresh(rec) } else { Redemption::Replayed(rec) })
+    }
+
+    async fn create_refresh(&self, t: &RefreshRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scope, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&t.token_hash)
+        .bind(&t.grant_id)
+        .bind(&t.client_id)
+        .bind(&t.scope)
+        .bind(t.created_at)
+        .bind(t.last_used_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn redeem_refresh(
+        &self,
+        token_hash: &str,
+        now: i64,
+        rotate: bool,
+    ) -> Result<Redemption<RefreshRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(rec) = row.as_ref().map(refresh).transpose().map_err(db)? else { return Ok(Redemption::Unknown) };
+        let sql = if rotate {
+            "UPDATE refresh_tokens SET used_at = $2, last_used_at = $2 WHERE token_hash = $1 AND used_at IS NULL"
+        } else {
+            "UPDATE refresh_tokens SET last_used_at = $2 WHERE token_hash = $1 AND used_at IS NULL"
+        };
+        let r = sqlx::query(sql).bind(token_hash).bind(now).execute(&self.pool).await.map_err(db)?;
+        Ok(if r.rows_affected() == 1 { Redemption::Fresh(rec) } else { Redemption::Replayed(rec) })
+    }
+
+    async fn refresh(&self, token_hash: &str) -> Result<Option<(RefreshRecord, bool)>, StoreError> {
+        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let used: Option<i64> = row.try_get("used_at").map_err(db)?;
+        Ok(Some((refresh(&row).map_err(db)?, used.is_some())))
+    }
+
+    async fn has_consent(&self, username: &str, client_id: &str, scope: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 AS x FROM consents WHERE username = $1 AND client_id = $2 AND scope = $3")
+            .bind(username)
+            .bind(client_id)
+            .bind(scope)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(row.is_some())
+    }
+
+    async fn add_consent(&self, username: &str, client_id: &str, scope: &str, now: i64) -> Result<(), StoreError> {
+        let r = sqlx::query("INSERT INTO consents (username, client_id, scope, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(username)
+            .bind(client_id)
+            .bind(scope)
+            .bind(now)
+            .execute(&self.pool)
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => match db(e) {
+                StoreError::Conflict(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn create_session(
+        &self,
+        session_hash: &str,
+        username: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (session_hash, username, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(session_hash)
+            .bind(username)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn session_user(&self, session_hash: &str, now: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT username FROM sessions WHERE session_hash = $1 AND expires_at > $2")
+            .bind(session_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| r.try_get::<String, _>("username")).transpose().map_err(db)
+    }
+
+    async fn record_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("DELETE FROM used_assertions WHERE client_id = $1 AND jti = $2 AND expires_at < $3")
+            .bind(client_id)
+            .bind(jti)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let r = sqlx::query("INSERT INTO used_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3)")
+            .bind(client_id)
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await;
+        match r {
+            Ok(_) => {
+                tx.commit().await.map_err(db)?;
+                Ok(true)
+            }
+            Err(e) => match db(e) {
+                StoreError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn revoke(&self, kind: &str, value: &str, now: i64, expires_at: i64) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let row = sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'revocations' RETURNING value")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        let seq: i64 = row.try_get("value").map_err(db)?;
+        sqlx::query("INSERT INTO revocations (seq, kind, value, revoked_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(seq)
+            .bind(kind)
+            .bind(value)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(seq)
+    }
+
+    async fn revocations_since(&self, seq: i64, now: i64) -> Result<Vec<RevocationRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM revocations WHERE seq > $1 AND expires_at > $2 ORDER BY seq")
+            .bind(seq)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| -> Result<RevocationRecord, sqlx::Error> {
+                Ok(RevocationRecord {
+                    seq: r.try_get("seq")?,
+                    kind: r.try_get("kind")?,
+                    value: r.try_get("value")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(db)
+    }
+}

@@ -1,0 +1,205 @@
+//! Introspection (RFC 7662), revocation (RFC 7009), the JWKS, the metadata (RFC 8414) and app logos.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{json, Value};
+
+use super::bridge::ClientIp;
+use super::token::Params;
+use super::{AuthServer, OAuthError};
+use crate::registry::credentials;
+use crate::store::AppRecord;
+
+fn no_store(body: Value) -> Response {
+    ([(http::header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+/// What one of tokengate's own tokens is, if it is one.
+enum Own {
+    Access(Value),
+    Refresh { grant_id: String, client_id: String, scope: String, username: String, active: bool },
+}
+
+impl AuthServer {
+    /// Verifies an access token of this server (signature, expiry, revocation) and returns its claims.
+    fn own_access_token(&self, token: &str) -> Option<Value> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let (alg, key) = self.keys.key(header.kid.as_deref()?)?;
+        let mut v = jsonwebtoken::Validation::new(alg);
+        v.set_issuer(&[&self.cfg.issuer]);
+        v.validate_aud = false;
+        v.leeway = 0;
+        let claims = jsonwebtoken::decode::<Value>(token, &key, &v).ok()?.claims;
+        let now = self.clock.now();
+        if claims.get("exp").and_then(Value::as_i64).is_none_or(|e| e <= now) {
+            return None;
+        }
+        let identity = crate::edge::Identity::new(
+            claims.get("sub").and_then(Value::as_str),
+            claims.get("client_id").and_then(Value::as_str),
+            &self.cfg.issuer,
+            claims.get("scope").and_then(Value::as_str).unwrap_or_default().split(' '),
+            claims.get("exp").and_then(Value::as_i64),
+            claims.get("jti").and_then(Value::as_str),
+        )
+        .ok()?
+        .with_issued_at(claims.get("iat").and_then(Value::as_i64));
+        (!self.revocations.is_revoked(&identity)).then_some(claims)
+    }
+
+    async fn own_token(&self, token: &str) -> Result<Option<Own>, OAuthError> {
+        if crate::edge::jwt::looks_like_jwt(token) {
+            return Ok(self.own_access_token(token).map(Own::Access));
+        }
+        let Some((rec, used)) = self.store().refresh(&credentials::hash(token)).await? else { return Ok(None) };
+        let Some(grant) = self.store().grant(&rec.grant_id).await? else { return Ok(None) };
+        let now = self.clock.now();
+        let app = self.store().app(&rec.client_id).await?;
+        let inactive = app
+            .as_ref()
+            .and_then(|a| a.refresh_token_inactivity_expiry_secs)
+            .is_some_and(|i| now - rec.last_used_at >= i);
+        let active = !used
+            && app.is_some()
+            && grant.revoked_at.is_none()
+            && grant.expires_at.is_none_or(|e| now < e)
+            && !inactive
+            && self.user_enabled(&grant.username).await?;
+        Ok(Some(Own::Refresh {
+            grant_id: grant.id,
+            client_id: rec.client_id,
+            scope: rec.scope,
+            username: grant.username,
+            active,
+        }))
+    }
+
+    async fn introspect(&self, app: &AppRecord, params: &Params) -> Result<Value, OAuthError> {
+        let token = params.get("token").ok_or_else(|| OAuthError::bad("invalid_request", "`token` is required"))?;
+        let inactive = json!({"active": false});
+        Ok(match self.own_token(token).await? {
+            // An app learns only about its own tokens.
+            Some(Own::Access(c)) if c.get("client_id").and_then(Value::as_str) == Some(app.client_id.as_str()) => {
+                let mut c = c;
+                c["active"] = true.into();
+                c["token_type"] = "Bearer".into();
+                c
+            }
+            Some(Own::Refresh { client_id, scope, username, active: true, .. }) if client_id == app.client_id => {
+                json!({
+                    "active": true, "token_type": "refresh_token", "client_id": client_id, "scope": scope,
+                    "sub": username, "iss": self.cfg.issuer,
+                })
+            }
+            _ => inactive,
+        })
+    }
+
+    async fn revoke_token(&self, app: &AppRecord, params: &Params) -> Result<(), OAuthError> {
+        let token = params.get("token").ok_or_else(|| OAuthError::bad("invalid_request", "`token` is required"))?;
+        match self.own_token(token).await? {
+            Some(Own::Access(c)) if c.get("client_id").and_then(Value::as_str) == Some(app.client_id.as_str()) => {
+                let jti = c.get("jti").and_then(Value::as_str).unwrap_or_default();
+                let exp = c.get("exp").and_then(Value::as_i64).unwrap_or_default();
+                self.revocations.revoke(self.store(), "jti", jti, self.clock.now(), exp + 60).await?;
+                tracing::info!(client_id = %app.client_id, "access token revoked");
+            }
+            Some(Own::Refresh { grant_id, client_id, .. }) if client_id == app.client_id => {
+                self.revoke_grant(&grant_id, "revocation request").await?;
+            }
+            // Unknown, foreign or already invalid tokens: nothing to do, and nothing to reveal (RFC 7009 2.2).
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// `POST /oauth2/introspect`: confidential apps, about their own tokens.
+pub async fn introspect(
+    State(s): State<Arc<AuthServer>>,
+    Extension(ip): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let params = Params::parse(&headers, &body)?;
+        let (app, confidential) = s.client(&headers, &params, ip.0).await?;
+        if !confidential {
+            return Err(OAuthError::invalid_client(false));
+        }
+        s.introspect(&app, &params).await
+    }
+    .await;
+    match result {
+        Ok(v) => no_store(v),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /oauth2/revoke`.
+pub async fn revoke(
+    State(s): State<Arc<AuthServer>>,
+    Extension(ip): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let params = Params::parse(&headers, &body)?;
+        let (app, _) = s.client(&headers, &params, ip.0).await?;
+        s.revoke_token(&app, &params).await
+    }
+    .await;
+    match result {
+        Ok(()) => no_store(json!({})),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /oauth2/jwks`.
+pub async fn jwks(State(s): State<Arc<AuthServer>>) -> Response {
+    ([(http::header::CACHE_CONTROL, "public, max-age=300")], Json(s.keys.jwks())).into_response()
+}
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+pub async fn metadata(State(s): State<Arc<AuthServer>>) -> Response {
+    let i = &s.cfg.issuer;
+    Json(json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/oauth2/authorize"),
+        "token_endpoint": format!("{i}/oauth2/token"),
+        "jwks_uri": format!("{i}/oauth2/jwks"),
+        "introspection_endpoint": format!("{i}/oauth2/introspect"),
+        "revocation_endpoint": format!("{i}/oauth2/revoke"),
+        "scopes_supported": s.cfg.scopes,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+    }))
+    .into_response()
+}
+
+/// `GET /oauth2/logo/{client_id}`: an uploaded logo, for the consent page.
+pub async fn logo(State(s): State<Arc<AuthServer>>, Path(client_id): Path<String>) -> Response {
+    match s.registry.logo(&client_id).await {
+        Ok((ct, data)) => (
+            [
+                (http::header::CONTENT_TYPE, ct),
+                (http::header::CACHE_CONTROL, "public, max-age=300".into()),
+                (http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
+            ],
+            data,
+        )
+            .into_response(),
+        Err(_) => OAuthError::bad("not_found", "no logo").into_response(),
+    }
+}

@@ -1,0 +1,321 @@
+//! The built-in authorization server: `/oauth2/authorize` with login and consent, `/oauth2/token` (authorization
+//! code with secret or PKCE, refresh with rotation and reuse detection, JWT bearer, client credentials),
+//! introspection, revocation, JWKS and metadata, plus the Workfront-compatible paths. Served on the proxy listener;
+//! its tokens are trusted by the edge through [`crate::edge::LocalIssuer`], without a network hop.
+
+mod authorize;
+pub mod bridge;
+mod endpoints;
+mod pages;
+pub mod revocation;
+pub mod signing;
+mod throttle;
+mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use jsonwebtoken::Algorithm;
+use serde_json::json;
+
+use crate::clock::Clock;
+use crate::config::{AuthorizationServerConfig, IssuerConfig};
+use crate::edge::{Identity, LocalIssuer};
+use crate::registry::{Registry, RevocationHook};
+use crate::store::{AppRecord, AppType, Store};
+use revocation::Revocations;
+use signing::SigningKeys;
+
+/// Paths served by the authorization server on the proxy listener.
+pub fn is_own_path(path: &str) -> bool {
+    path.starts_with("/oauth2/")
+        || path == "/.well-known/oauth-authorization-server"
+        || path == "/.well-known/openid-configuration"
+        || path.starts_with("/integrations/oauth2/")
+}
+
+/// An OAuth error answer (RFC 6749 5.2), JSON with `Cache-Control: no-store`.
+#[derive(Debug)]
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+    basic_challenge: bool,
+}
+
+impl OAuthError {
+    /// An error with status 400.
+    pub fn bad(error: &'static str, description: impl Into<String>) -> Self {
+        OAuthError { status: StatusCode::BAD_REQUEST, error, description: description.into(), basic_challenge: false }
+    }
+
+    /// `invalid_client`: 401, with a Basic challenge when the client tried Basic.
+    pub fn invalid_client(basic: bool) -> Self {
+        OAuthError {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_client",
+            description: "client authentication failed".into(),
+            basic_challenge: basic,
+        }
+    }
+
+    /// A storage failure: 503.
+    pub fn unavailable(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "authorization server: storage failed");
+        OAuthError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "temporarily_unavailable",
+            description: "the authorization server cannot reach its database".into(),
+            basic_challenge: false,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::unavailable(e)
+    }
+}
+
+impl From<crate::registry::RegistryError> for OAuthError {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        Self::unavailable(e)
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            [(http::header::CACHE_CONTROL, "no-store"), (http::header::PRAGMA, "no-cache")],
+            Json(json!({"error": self.error, "error_description": self.description})),
+        )
+            .into_response();
+        if self.basic_challenge {
+            r.headers_mut()
+                .insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Basic realm=\"tokengate\""));
+        }
+        r
+    }
+}
+
+/// The authorization server.
+pub struct AuthServer {
+    cfg: AuthorizationServerConfig,
+    registry: Registry,
+    keys: SigningKeys,
+    revocations: Arc<Revocations>,
+    clock: Arc<dyn Clock>,
+    pending: moka::sync::Cache<String, Arc<authorize::Pending>>,
+    throttle: throttle::Throttle,
+}
+
+/// How long a code lives (as in the product).
+pub const CODE_TTL_SECS: i64 = 120;
+/// How long a login session lives.
+pub const SESSION_TTL_SECS: i64 = 8 * 3600;
+/// Furthest in the future a JWT bearer assertion's `exp` may be.
+pub const ASSERTION_MAX_LIFETIME_SECS: i64 = 300;
+
+impl AuthServer {
+    /// Loads (or makes) the signing keys and the revocation set.
+    pub async fn new(
+        cfg: AuthorizationServerConfig,
+        registry: Registry,
+    ) -> Result<Arc<Self>, crate::store::StoreError> {
+        let clock = registry.clock().clone();
+        let now = clock.now();
+        let keep = cfg.access_token_ttl.as_secs() as i64 + 300;
+        let keys = SigningKeys::load(registry.store().as_ref(), cfg.signing_alg, keep, now).await?;
+        let revocations = Revocations::new();
+        revocations.catch_up(registry.store().as_ref(), now).await?;
+        let server = Arc::new(AuthServer {
+            cfg,
+            registry: registry.clone(),
+            keys,
+            revocations,
+            clock,
+            pending: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(600)).build(),
+            throttle: throttle::Throttle::new(),
+        });
+        registry.on_revocation(Arc::new(Hook(Arc::downgrade(&server))));
+        Ok(server)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AuthorizationServerConfig {
+        &self.cfg
+    }
+
+    /// The signing keys.
+    pub fn keys(&self) -> &SigningKeys {
+        &self.keys
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.registry.store().as_ref()
+    }
+
+    /// How the edge checks this server's tokens.
+    pub fn issuer_config(&self) -> IssuerConfig {
+        IssuerConfig {
+            issuer: self.cfg.issuer.clone(),
+            audiences: self.cfg.audiences.clone(),
+            jwks_uri: None,
+            discovery: false,
+            algorithms: vec![Algorithm::ES256, Algorithm::RS256, Algorithm::EdDSA],
+            leeway_secs: 5,
+            require_typ: Some("at+jwt".into()),
+            jwks_refresh: Duration::from_secs(300),
+            introspection: None,
+        }
+    }
+
+    /// The endpoints.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/oauth2/authorize", get(authorize::authorize))
+            .route("/integrations/oauth2/authorize", get(authorize::authorize))
+            .route("/oauth2/login", post(authorize::login))
+            .route("/oauth2/consent", post(authorize::consent))
+            .route("/oauth2/token", post(token::token))
+            .route("/integrations/oauth2/api/v1/token", post(token::token))
+            .route("/integrations/oauth2/api/v1/jwt/exchange", post(token::jwt_exchange))
+            .route("/oauth2/introspect", post(endpoints::introspect))
+            .route("/oauth2/revoke", post(endpoints::revoke))
+            .route("/oauth2/jwks", get(endpoints::jwks))
+            .route("/.well-known/oauth-authorization-server", get(endpoints::metadata))
+            .route("/oauth2/logo/{client_id}", get(endpoints::logo))
+            .route("/oauth2/assets/style.css", get(pages::stylesheet))
+            .fallback(|| async {
+                OAuthError {
+                    status: StatusCode::NOT_FOUND,
+                    error: "not_found",
+                    description: "no such endpoint".into(),
+                    basic_challenge: false,
+                }
+            })
+            .with_state(self.clone())
+    }
+
+    /// Keeps keys and revocations in step with the store (rotations and revocations made by the CLI or by other
+    /// instances) until `shutdown` fires.
+    pub async fn run_sync(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = shutdown.changed() => return,
+            }
+            let now = self.clock.now();
+            if let Err(e) = self.revocations.catch_up(self.store(), now).await {
+                tracing::warn!(error = %e, "cannot read the revocation log");
+            }
+            if let Err(e) = self.keys.reload(self.store(), now).await {
+                tracing::warn!(error = %e, "cannot reload signing keys");
+            }
+        }
+    }
+
+    /// Authenticates the client of a token, introspection or revocation request: HTTP Basic, or `client_id` and
+    /// `client_secret` in the body, or (public single-page apps) `client_id` alone. Returns the app and whether a
+    /// secret was verified.
+    async fn client(
+        &self,
+        headers: &HeaderMap,
+        params: &token::Params,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(AppRecord, bool), OAuthError> {
+        let basic = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+            v.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("basic")).map(|(_, b)| b.trim().to_string())
+        });
+        let (client_id, secret, via_basic) = match basic {
+            Some(b) => {
+                if params.get("client_secret").is_some() {
+                    return Err(OAuthError::bad("invalid_request", "use one client authentication method"));
+                }
+                let raw = STANDARD
+                    .decode(b)
+                    .ok()
+                    .and_then(|d| String::from_utf8(d).ok())
+                    .ok_or_else(|| OAuthError::invalid_client(true))?;
+                let (id, secret) = raw.split_once(':').ok_or_else(|| OAuthError::invalid_client(true))?;
+                let dec = |s: &str| {
+                    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
+                };
+                let id = dec(id).ok_or_else(|| OAuthError::invalid_client(true))?;
+                if params.get("client_id").is_some_and(|c| c != id) {
+                    return Err(OAuthError::bad("invalid_request", "client_id differs from the authenticated client"));
+                }
+                (id, Some(dec(secret).ok_or_else(|| OAuthError::invalid_client(true))?), true)
+            }
+            None => {
+                let id = params.get("client_id").ok_or_else(|| OAuthError::invalid_client(false))?.to_string();
+                (id, params.get("client_secret").map(str::to_string), false)
+            }
+        };
+        let app = self.store().app(&client_id).await?;
+        let throttle_keys =
+            [format!("client:{client_id}"), format!("client-ip:{}", ip.map(|i| i.to_string()).unwrap_or_default())];
+        match (app, secret) {
+            (Some(app), Some(secret)) if app.app_type != AppType::Spa => {
+                self.throttle.wait(&throttle_keys).await;
+                if self.registry.verify_secret(&app.client_id, &secret).await? {
+                    self.throttle.success(&throttle_keys[..1]);
+                    Ok((app, true))
+                } else {
+                    self.throttle.failure(&throttle_keys);
+                    tracing::warn!(client_id = %app.client_id, ip = ?ip, "client authentication failed");
+                    Err(OAuthError::invalid_client(via_basic))
+                }
+            }
+            (Some(app), None) if app.app_type == AppType::Spa => Ok((app, false)),
+            (Some(app), _) => {
+                tracing::warn!(client_id = %app.client_id, "client authentication failed: wrong method for its type");
+                Err(OAuthError::invalid_client(via_basic))
+            }
+            (None, _) => {
+                self.throttle.failure(&throttle_keys[1..]);
+                Err(OAuthError::invalid_client(via_basic))
+            }
+        }
+    }
+}
+
+struct Hook(std::sync::Weak<AuthServer>);
+
+#[async_trait::async_trait]
+impl RevocationHook for Hook {
+    async fn revocations_changed(&self) {
+        if let Some(s) = self.0.upgrade() {
+            if let Err(e) = s.revocations.catch_up(s.store(), s.clock.now()).await {
+                tracing::warn!(error = %e, "cannot read the revocation log");
+            }
+        }
+    }
+}
+
+impl LocalIssuer for AuthServer {
+    fn key(&self, kid: &str) -> Option<(Algorithm, Arc<jsonwebtoken::DecodingKey>)> {
+        self.keys.key(kid)
+    }
+
+    fn is_revoked(&self, identity: &Identity) -> bool {
+        self.revocations.is_revoked(identity)
+    }
+}
+
+/// The authorization server's background work as a Pingora service.
+pub struct SyncService(pub Arc<AuthServer>);
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for SyncService {
+    async fn start(&self, shutdown: pingora::server::ShutdownWatch) {
+        self.0.clone().run_sync(shutdown).await;
+    }
+}

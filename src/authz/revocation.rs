@@ -1,0 +1,123 @@
+//! The in-memory revocation set the edge consults on every request for tokengate's own tokens, kept in step with the
+//! store's revocation log: own revocations apply at once, other processes' (the CLI, other instances) within one poll.
+//!
+//! Four kinds: a token (`jti`), a grant (every token of a refresh family: the grant id is the `jti` prefix), an app
+//! (every token issued to it before its deletion) and a user (every token issued to them before they were disabled).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::edge::Identity;
+use crate::store::{RevocationRecord, Store, StoreError};
+
+#[derive(Default, Clone)]
+struct Sets {
+    /// value -> (revoked_at, expires_at), per kind.
+    jti: HashMap<Box<str>, (i64, i64)>,
+    grant: HashMap<Box<str>, (i64, i64)>,
+    client: HashMap<Box<str>, (i64, i64)>,
+    user: HashMap<Box<str>, (i64, i64)>,
+}
+
+/// The revocation set.
+pub struct Revocations {
+    sets: ArcSwap<Sets>,
+    seen: AtomicI64,
+    write: tokio::sync::Mutex<()>,
+}
+
+/// The grant id carried in one of tokengate's `jti`s (`<grant>.<random>`).
+pub fn grant_of(jti: &str) -> Option<&str> {
+    jti.split_once('.').map(|(g, _)| g)
+}
+
+impl Revocations {
+    /// An empty set.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Revocations {
+            sets: ArcSwap::from_pointee(Sets::default()),
+            seen: AtomicI64::new(0),
+            write: Default::default(),
+        })
+    }
+
+    /// Whether `identity` (a token of tokengate's own issuer) is revoked.
+    pub fn is_revoked(&self, identity: &Identity) -> bool {
+        let sets = self.sets.load();
+        let iat = identity.issued_at.unwrap_or(i64::MIN);
+        if let Some(jti) = identity.token_id.as_deref() {
+            if sets.jti.contains_key(jti) {
+                return true;
+            }
+            if grant_of(jti).is_some_and(|g| sets.grant.contains_key(g)) {
+                return true;
+            }
+        }
+        if let Some(c) = identity.client_id() {
+            if sets.client.get(c).is_some_and(|(at, _)| iat <= *at) {
+                return true;
+            }
+        }
+        if let Some(u) = identity.subject() {
+            if sets.user.get(u).is_some_and(|(at, _)| iat <= *at) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn apply(&self, records: &[RevocationRecord], now: i64, advance: bool) {
+        if records.is_empty() {
+            return;
+        }
+        let mut sets = (**self.sets.load()).clone();
+        for map in [&mut sets.jti, &mut sets.grant, &mut sets.client, &mut sets.user] {
+            map.retain(|_, (_, exp)| *exp > now);
+        }
+        for r in records {
+            let map = match r.kind.as_str() {
+                "jti" => &mut sets.jti,
+                "grant" => &mut sets.grant,
+                "client" => &mut sets.client,
+                "user" => &mut sets.user,
+                _ => continue,
+            };
+            map.insert(r.value.clone().into(), (r.revoked_at, r.expires_at));
+            if advance {
+                // Only reads of the log advance: seqs commit in order, so nothing before `seen` can appear later.
+                self.seen.fetch_max(r.seq, Ordering::AcqRel);
+            }
+        }
+        self.sets.store(Arc::new(sets));
+    }
+
+    /// Records a revocation in the store and applies it here at once.
+    pub async fn revoke(
+        &self,
+        store: &dyn Store,
+        kind: &str,
+        value: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let _guard = self.write.lock().await;
+        let seq = store.revoke(kind, value, now, expires_at).await?;
+        self.apply(
+            &[RevocationRecord { seq, kind: kind.into(), value: value.into(), revoked_at: now, expires_at }],
+            now,
+            false,
+        );
+        Ok(())
+    }
+
+    /// Reads what other processes revoked since the last poll.
+    pub async fn catch_up(&self, store: &dyn Store, now: i64) -> Result<usize, StoreError> {
+        let _guard = self.write.lock().await;
+        let records = store.revocations_since(self.seen.load(Ordering::Acquire), now).await?;
+        self.apply(&records, now, true);
+        Ok(records.len())
+    }
+}

@@ -1,0 +1,456 @@
+//! `/oauth2/token` (and the Workfront paths): one grant type per request, each a variant of [`Grant`], errors per
+//! RFC 6749 5.2.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::bridge::ClientIp;
+use super::{AuthServer, OAuthError, ASSERTION_MAX_LIFETIME_SECS};
+use crate::registry::credentials;
+use crate::store::{AppRecord, AppType, GrantRecord, Redemption, RefreshRecord};
+
+/// Request parameters, from a form or a JSON object; each at most once (RFC 6749 3.2).
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// Parses a form or (with a JSON content type) a JSON object of strings.
+    pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+        let json = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
+        let pairs: Vec<(String, String)> = if json {
+            let v: Value = serde_json::from_slice(body)
+                .map_err(|_| OAuthError::bad("invalid_request", "the body is not valid JSON"))?;
+            let obj =
+                v.as_object().ok_or_else(|| OAuthError::bad("invalid_request", "the body must be a JSON object"))?;
+            obj.iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k.clone(), s.clone())),
+                    Value::Number(n) => Ok((k.clone(), n.to_string())),
+                    _ => Err(OAuthError::bad("invalid_request", format!("`{k}` must be a string"))),
+                })
+                .collect::<Result<_, _>>()?
+        } else {
+            url::form_urlencoded::parse(body).into_owned().collect()
+        };
+        let mut seen = std::collections::HashSet::new();
+        for (k, _) in &pairs {
+            if !seen.insert(k.as_str()) {
+                return Err(OAuthError::bad("invalid_request", format!("`{k}` is repeated")));
+            }
+        }
+        Ok(Params(pairs))
+    }
+
+    /// A parameter; empty values count as absent (RFC 6749 3.1).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
+    }
+
+    fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name).ok_or_else(|| OAuthError::bad("invalid_request", format!("`{name}` is required")))
+    }
+}
+
+/// The grant types, each with what it needs.
+enum Grant<'a> {
+    AuthorizationCode { code: &'a str, redirect_uri: Option<&'a str>, verifier: Option<&'a str> },
+    RefreshToken { token: &'a str, scope: Option<&'a str> },
+    JwtBearer { assertion: &'a str, scope: Option<&'a str> },
+    ClientCredentials { scope: Option<&'a str> },
+}
+
+impl<'a> Grant<'a> {
+    fn parse(p: &'a Params) -> Result<Self, OAuthError> {
+        match p.get("grant_type") {
+            Some("authorization_code") => Ok(Grant::AuthorizationCode {
+                code: p.require("code")?,
+                redirect_uri: p.get("redirect_uri"),
+                verifier: p.get("code_verifier"),
+            }),
+            Some("refresh_token") => {
+                Ok(Grant::RefreshToken { token: p.require("refresh_token")?, scope: p.get("scope") })
+            }
+            Some("urn:ietf:params:oauth:grant-type:jwt-bearer") => {
+                Ok(Grant::JwtBearer { assertion: p.require("assertion")?, scope: p.get("scope") })
+            }
+            Some("client_credentials") => Ok(Grant::ClientCredentials { scope: p.get("scope") }),
+            Some(other) => Err(OAuthError::bad("unsupported_grant_type", format!("`{other}` is not supported"))),
+            None => Err(OAuthError::bad("invalid_request", "`grant_type` is required")),
+        }
+    }
+}
+
+/// Scope sets: parsed, checked against what may be granted, kept sorted and unique.
+pub fn parse_scope(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s.split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let ok_len = (43..=128).contains(&verifier.len());
+    let ok_chars = verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    ok_len && ok_chars && credentials::matches_hash(&computed, &credentials::hash(challenge))
+}
+
+impl AuthServer {
+    fn scope_within(
+        &self,
+        requested: Option<&str>,
+        allowed: &[String],
+        default: &[String],
+    ) -> Result<Vec<String>, OAuthError> {
+        let scope = match requested {
+            Some(s) => parse_scope(s),
+            None => default.to_vec(),
+        };
+        if let Some(bad) = scope.iter().find(|s| !allowed.contains(s)) {
+            return Err(OAuthError::bad("invalid_scope", format!("`{bad}` cannot be granted")));
+        }
+        Ok(scope)
+    }
+
+    /// Signs an access token and, when `refresh` is given, stores a refresh token of that grant.
+    async fn issue(
+        &self,
+        app: &AppRecord,
+        subject: &str,
+        scope: &[String],
+        grant_id: Option<&str>,
+        refresh: Option<&GrantRecord>,
+    ) -> Result<Value, OAuthError> {
+        let now = self.clock.now();
+        let ttl = self.cfg.access_token_ttl.as_secs() as i64;
+        let jti = match grant_id {
+            Some(g) => format!("{g}.{}", credentials::opaque(12)),
+            None => credentials::opaque(16),
+        };
+        let aud: Value = if self.cfg.audiences.len() == 1 {
+            self.cfg.audiences[0].clone().into()
+        } else {
+            json!(self.cfg.audiences)
+        };
+        let scope_text = scope.join(" ");
+        let claims = json!({
+            "iss": self.cfg.issuer, "sub": subject, "aud": aud, "exp": now + ttl, "iat": now, "nbf": now,
+            "jti": jti, "client_id": app.client_id, "scope": scope_text,
+        });
+        let access_token = self.keys.sign(&claims)?;
+        let mut body =
+            json!({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl, "scope": scope_text});
+        if let Some(grant) = refresh {
+            let token = credentials::opaque(32);
+            self.store()
+                .create_refresh(&RefreshRecord {
+                    token_hash: credentials::hash(&token),
+                    grant_id: grant.id.clone(),
+                    client_id: app.client_id.clone(),
+                    scope: grant.scope.clone(),
+                    created_at: now,
+                    last_used_at: now,
+                })
+                .await?;
+            body["refresh_token"] = token.into();
+        }
+        Ok(body)
+    }
+
+    /// Revokes a grant and every token of it, everywhere.
+    pub(super) async fn revoke_grant(&self, grant_id: &str, why: &str) -> Result<(), OAuthError> {
+        let now = self.clock.now();
+        if self.store().revoke_grant(grant_id, now).await? {
+            tracing::warn!(grant = grant_id, reason = why, "grant revoked");
+        }
+        let until = now + self.cfg.access_token_ttl.as_secs() as i64 + 60;
+        self.revocations.revoke(self.store(), "grant", grant_id, now, until).await?;
+        Ok(())
+    }
+
+    pub(super) async fn user_enabled(&self, username: &str) -> Result<bool, OAuthError> {
+        Ok(self.store().user_by_name(username).await?.is_some_and(|u| !u.disabled))
+    }
+
+    async fn grant_code(
+        &self,
+        app: &AppRecord,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+    ) -> Result<Value, OAuthError> {
+        let now = self.clock.now();
+        let invalid = |d: &str| OAuthError::bad("invalid_grant", d);
+        let rec = match self.store().redeem_code(&credentials::hash(code), now).await? {
+            Redemption::Fresh(r) => r,
+            Redemption::Replayed(r) => {
+                // A second use: whatever the first one obtained is revoked (RFC 6749 4.1.2).
+                self.revoke_grant(&r.grant_id, "authorization code replayed").await?;
+                return Err(invalid("the code was already used"));
+            }
+            Redemption::Unknown => return Err(invalid("unknown code")),
+        };
+        if rec.client_id != app.client_id {
+            return Err(invalid("the code was issued to another client"));
+        }
+        if now >= rec.expires_at {
+            return Err(invalid("the code has expired"));
+        }
+        if redirect_uri != Some(rec.redirect_uri.as_str()) {
+            return Err(invalid("redirect_uri differs from the authorization request"));
+        }
+        match (&rec.code_challenge, verifier) {
+            (Some(challenge), Some(v)) if pkce_matches(v, challenge) => {}
+            (Some(_), Some(_)) => return Err(invalid("code_verifier does not match the code_challenge")),
+            (Some(_), None) => return Err(invalid("code_verifier is required")),
+            (None, Some(_)) => {
+                return Err(invalid("code_verifier sent but the authorization request had no code_challenge"))
+            }
+            (None, None) if app.app_type == AppType::Spa => return Err(invalid("PKCE is required")),
+            (None, None) => {}
+        }
+        if !self.user_enabled(&rec.username).await? {
+            return Err(invalid("the user is disabled"));
+        }
+        let scope = parse_scope(&rec.scope);
+        let grant = GrantRecord {
+            id: rec.grant_id.clone(),
+            client_id: app.client_id.clone(),
+            username: rec.username.clone(),
+            scope: rec.scope.clone(),
+            created_at: now,
+            expires_at: app.refresh_token_absolute_expiry_secs.map(|s| now + s),
+            revoked_at: None,
+        };
+        self.store().create_grant(&grant).await?;
+        let refresh = scope.iter().any(|s| s == "offline_access").then_some(&grant);
+        self.issue(app, &rec.username, &scope, Some(&grant.id), refresh).await
+    }
+
+    async fn grant_refresh(&self, app: &AppRecord, token: &str, scope: Option<&str>) -> Result<Value, OAuthError> {
+        let now = self.clock.now();
+        let invalid = |d: &str| OAuthError::bad("invalid_grant", d);
+        let rec = match self.store().redeem_refresh(&credentials::hash(token), now, app.refresh_token_rotation).await? {
+            Redemption::Fresh(r) => r,
+            Redemption::Replayed(r) => {
+                // A rotated-out token presented again: someone holds a copy. Revoke the whole family (RFC 9700 4.14.2).
+                self.revoke_grant(&r.grant_id, "refresh token reused").await?;
+                return Err(invalid("the refresh token was already used"));
+            }
+            Redemption::Unknown => return Err(invalid("unknown refresh token")),
+        };
+        if rec.client_id != app.client_id {
+            return Err(invalid("the refresh token was issued to another client"));
+        }
+        let grant = self.store().grant(&rec.grant_id).await?.ok_or_else(|| invalid("unknown grant"))?;
+        if grant.revoked_at.is_some() {
+            return Err(invalid("the refresh token has been revoked"));
+        }
+        if grant.expires_at.is_some_and(|e| now >= e) {
+            return Err(invalid("the refresh token has expired"));
+        }
+        if app.refresh_token_inactivity_expiry_secs.is_some_and(|i| now - rec.last_used_at >= i) {
+            return Err(invalid("the refresh token expired after inactivity"));
+        }
+        if !self.user_enabled(&grant.username).await? {
+            return Err(invalid("the user is disabled"));
+        }
+        let granted = parse_scope(&grant.scope);
+        let scope = self.scope_within(scope, &granted, &granted)?;
+        let refresh = app.refresh_token_rotation.then_some(&grant);
+        self.issue(app, &grant.username, &scope, Some(&grant.id), refresh).await
+    }
+
+    async fn grant_jwt_bearer(
+        &self,
+        app: &AppRecord,
+        assertion: &str,
+        scope: Option<&str>,
+    ) -> Result<Value, OAuthError> {
+        let invalid = |d: &str| OAuthError::bad("invalid_grant", d);
+        let now = self.clock.now();
+        let header =
+            jsonwebtoken::decode_header(assertion).map_err(|_| invalid("the assertion is not a signed JWT"))?;
+        let family = match header.alg {
+            jsonwebtoken::Algorithm::RS256 => crate::registry::public_keys::Family::Rsa,
+            jsonwebtoken::Algorithm::ES256 => crate::registry::public_keys::Family::Ec,
+            jsonwebtoken::Algorithm::EdDSA => crate::registry::public_keys::Family::Okp,
+            _ => return Err(invalid("the assertion must be signed with RS256, ES256 or EdDSA")),
+        };
+        let keys = self.registry.verification_keys(&app.client_id).await?;
+        let mut validation = jsonwebtoken::Validation::new(header.alg);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let claims: Value = keys
+            .iter()
+            .filter(|(kid, fam, _)| *fam == family && header.kid.as_ref().is_none_or(|k| k == kid))
+            .find_map(|(_, _, key)| jsonwebtoken::decode::<Value>(assertion, key, &validation).ok())
+            .map(|d| d.claims)
+            .ok_or_else(|| invalid("the assertion's signature does not verify with any key of this app"))?;
+        if claims.get("iss").and_then(Value::as_str) != Some(app.client_id.as_str()) {
+            return Err(invalid("the assertion's iss must be the client id"));
+        }
+        let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| invalid("the assertion needs exp"))?;
+        if exp <= now {
+            return Err(invalid("the assertion has expired"));
+        }
+        if exp > now + ASSERTION_MAX_LIFETIME_SECS {
+            return Err(invalid("the assertion's exp is more than 5 minutes ahead"));
+        }
+        if let Some(aud) = claims.get("aud") {
+            let accepted = [
+                self.cfg.issuer.clone(),
+                format!("{}/", self.cfg.issuer),
+                format!("{}/oauth2/token", self.cfg.issuer),
+                format!("{}/integrations/oauth2/api/v1/token", self.cfg.issuer),
+                format!("{}/integrations/oauth2/api/v1/jwt/exchange", self.cfg.issuer),
+            ];
+            let ok = match aud {
+                Value::String(a) => accepted.contains(a),
+                Value::Array(l) => l.iter().filter_map(Value::as_str).any(|a| accepted.iter().any(|x| x == a)),
+                _ => false,
+            };
+            if !ok {
+                return Err(invalid("the assertion's aud is not this authorization server"));
+            }
+        }
+        let sub =
+            claims.get("sub").and_then(Value::as_str).ok_or_else(|| invalid("the assertion needs sub (the user)"))?;
+        if !self.user_enabled(sub).await? {
+            return Err(invalid("sub is not an active user"));
+        }
+        if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
+            if !self.store().record_assertion(&app.client_id, jti, exp, now).await? {
+                return Err(invalid("the assertion was already used (jti)"));
+            }
+        }
+        let allowed: Vec<String> = self.cfg.scopes.iter().filter(|s| *s != "offline_access").cloned().collect();
+        let scope = self.scope_within(scope, &allowed, &self.cfg.default_scopes)?;
+        let grant_id = credentials::record_id();
+        self.issue(app, sub, &scope, Some(&grant_id), None).await
+    }
+
+    async fn token_request(
+        &self,
+        headers: &HeaderMap,
+        params: &Params,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<Value, OAuthError> {
+        let grant = Grant::parse(params)?;
+        let (app, confidential) = self.client(headers, params, ip).await?;
+        let unauthorized = |d: &str| OAuthError::bad("unauthorized_client", d);
+        match grant {
+            Grant::AuthorizationCode { code, redirect_uri, verifier } => {
+                match app.app_type {
+                    AppType::Machine => {
+                        return Err(unauthorized("machine-to-machine apps cannot use the authorization code grant"))
+                    }
+                    AppType::Web if !confidential => return Err(OAuthError::invalid_client(false)),
+                    _ => {}
+                }
+                self.grant_code(&app, code, redirect_uri, verifier).await
+            }
+            Grant::RefreshToken { token, scope } => {
+                match app.app_type {
+                    AppType::Machine => return Err(unauthorized("machine-to-machine apps get no refresh tokens")),
+                    AppType::Web if !confidential => return Err(OAuthError::invalid_client(false)),
+                    _ => {}
+                }
+                self.grant_refresh(&app, token, scope).await
+            }
+            Grant::JwtBearer { assertion, scope } => {
+                if app.app_type != AppType::Machine || !confidential {
+                    return Err(unauthorized("only machine-to-machine apps, with their secret, may use JWT bearer"));
+                }
+                self.grant_jwt_bearer(&app, assertion, scope).await
+            }
+            Grant::ClientCredentials { scope } => {
+                if app.app_type != AppType::Machine || !confidential {
+                    return Err(unauthorized(
+                        "only machine-to-machine apps, with their secret, may use client credentials",
+                    ));
+                }
+                let allowed: Vec<String> = self.cfg.scopes.iter().filter(|s| *s != "offline_access").cloned().collect();
+                let scope = self.scope_within(scope, &allowed, &self.cfg.default_scopes)?;
+                self.issue(&app, &app.client_id, &scope, None, None).await
+            }
+        }
+    }
+}
+
+fn answer(result: Result<Value, OAuthError>) -> Response {
+    match result {
+        Ok(body) => ([(http::header::CACHE_CONTROL, "no-store"), (http::header::PRAGMA, "no-cache")], Json(body))
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /oauth2/token`.
+pub async fn token(
+    State(s): State<Arc<AuthServer>>,
+    Extension(ip): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = match Params::parse(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    answer(s.token_request(&headers, &params, ip.0).await)
+}
+
+/// `POST /integrations/oauth2/api/v1/jwt/exchange`: form `client_id`, `client_secret`, `jwt_token` (Workfront).
+pub async fn jwt_exchange(
+    State(s): State<Arc<AuthServer>>,
+    Extension(ip): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = match Params::parse(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let Some(jwt) = params.get("jwt_token").map(str::to_string) else {
+        return OAuthError::bad("invalid_request", "`jwt_token` is required").into_response();
+    };
+    let mut pairs: Vec<(String, String)> =
+        params.0.into_iter().filter(|(k, _)| k != "jwt_token" && k != "grant_type").collect();
+    pairs.push(("grant_type".into(), "urn:ietf:params:oauth:grant-type:jwt-bearer".into()));
+    pairs.push(("assertion".into(), jwt));
+    answer(s.token_request(&headers, &Params(pairs), ip.0).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256() {
+        // RFC 7636 appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert!(pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+        assert!(!pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"));
+        assert!(!pkce_matches("short", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        let h = HeaderMap::new();
+        assert!(Params::parse(&h, b"grant_type=a&grant_type=b").is_err());
+        assert_eq!(Params::parse(&h, b"a=1&b=").unwrap().get("b"), None);
+    }
+}
