@@ -203,6 +203,15 @@ pub enum KeysCommand {
     },
 }
 
+/// `tokengate keys ...`: the authorization server's signing keys.
+#[derive(Subcommand)]
+pub enum KeysAdminCommand {
+    /// Publish a new signing key and sign with it; the old one keeps verifying until its tokens expire.
+    Rotate,
+    /// List the signing keys (public parts).
+    List,
+}
+
 /// A failed command, with the exit code to use.
 pub struct CliError(pub String, pub u8);
 
@@ -310,6 +319,28 @@ pub fn apps(config: &Config, cmd: AppsCommand) -> Result<(), CliError> {
                 reg.delete_key(&client_id, &id).await?;
                 print(&json!({"deleted": id}));
             }
+        }
+        Ok(())
+    })
+}
+
+/// Runs `tokengate keys ...`.
+pub fn keys(config: &Config, cmd: KeysAdminCommand) -> Result<(), CliError> {
+    runtime()?.block_on(async {
+        let reg = registry(config).await?;
+        let az = config.authorization_server.as_ref().expect("checked by registry()");
+        let now = crate::clock::Clock::now(&SystemClock);
+        let keep = az.access_token_ttl.as_secs() as i64 + 300;
+        let store = reg.store().as_ref();
+        let keys = crate::authz::signing::SigningKeys::load(store, az.signing_alg, keep, now)
+            .await
+            .map_err(|e| CliError(e.to_string(), 3))?;
+        match cmd {
+            KeysAdminCommand::Rotate => {
+                let kid = keys.rotate(store, now).await.map_err(|e| CliError(e.to_string(), 3))?;
+                print(&json!({"active_kid": kid, "jwks": keys.jwks()}));
+            }
+            KeysAdminCommand::List => print(&json!({"active_kid": keys.active_kid(), "jwks": keys.jwks()})),
         }
         Ok(())
     })

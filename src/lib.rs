@@ -4,33 +4,109 @@
 //! JWTs are verified locally against the issuer's JWKS (found by discovery); opaque tokens are introspected (RFC 7662)
 //! and the answers cached; routes demand scopes; refused requests get RFC 6750 answers.
 //!
-//! The [`Edge`] is the whole check, and the public API both of the `tokengate` binary and of any Pingora proxy that
-//! embeds it: call [`Edge::admit`] from `request_filter` and [`Edge::apply_identity`] from `upstream_request_filter`.
+//! This crate is both the `tokengate` binary and a library: the [`Edge`] is the whole check, and the public API that
+//! the binary's own proxy uses, with no private shortcut.
 //!
-//! Where things are decided:
-//! - the token is checked in [`Edge::authenticate`] (JWT: [`edge::jwt`] and [`edge::keys`]; opaque:
-//!   [`edge::introspect`]);
-//! - the scope is decided in [`edge::scope::decide`];
-//! - a refusal becomes HTTP in [`edge::deny`].
+//! ## Embedding the edge in your Pingora proxy
+//!
+//! 1. Build the edge once from the `[auth]` and `[[routes]]` sections of a TOML file ([`EdgeConfig::from_toml`]), or
+//!    construct an [`EdgeConfig`] in code, then [`Edge::builder`]`(config).build()`.
+//! 2. Add [`Edge::background_service`] to your Pingora server: it discovers issuers and keeps their keys fresh.
+//! 3. In `request_filter`, call [`Edge::admit`]. It decides, and when the request is refused it has already written
+//!    the RFC 6750 answer (401/403 with `WWW-Authenticate`, a JSON body): return `Ok(true)`. Otherwise keep the
+//!    returned [`Allowed`] in your `CTX`; it carries the caller's [`Identity`] (subject, client id, scopes, issuer).
+//! 4. In `upstream_request_filter`, call [`Edge::apply_identity`]: it removes every inbound `X-Auth-*` and
+//!    method-override header, and sets `X-Auth-Subject`, `X-Auth-Client-Id`, `X-Auth-Scopes`, `X-Auth-Issuer`.
+//! 5. Register the `tokengate_*` metrics in your Prometheus registry with [`Edge::register_metrics`].
+//!
+//! ```no_run
+//! use async_trait::async_trait;
+//! use pingora::prelude::*;
+//! use tokengate::{Admission, Allowed, Edge, EdgeConfig};
+//!
+//! struct MyProxy {
+//!     edge: Edge,
+//! }
+//!
+//! #[async_trait]
+//! impl ProxyHttp for MyProxy {
+//!     type CTX = Option<Allowed>;
+//!     fn new_ctx(&self) -> Self::CTX {
+//!         None
+//!     }
+//!     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
+//!         match self.edge.admit(session).await? {
+//!             Admission::Allowed(allowed) => {
+//!                 *ctx = Some(allowed);
+//!                 Ok(false)
+//!             }
+//!             Admission::Refused(_) => Ok(true), // the answer is written
+//!         }
+//!     }
+//!     async fn upstream_peer(&self, _: &mut Session, _: &mut Self::CTX) -> Result<Box<HttpPeer>> {
+//!         Ok(Box::new(HttpPeer::new("127.0.0.1:3000", false, String::new())))
+//!     }
+//!     async fn upstream_request_filter(&self, _: &mut Session, req: &mut RequestHeader, ctx: &mut Self::CTX) -> Result<()> {
+//!         if let Some(allowed) = ctx {
+//!             self.edge.apply_identity(allowed, req);
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # fn main() {
+//! let config = EdgeConfig::from_toml(&std::fs::read_to_string("edge.toml").unwrap(), "edge.toml").unwrap();
+//! let edge = Edge::builder(config).build();
+//! edge.register_metrics(prometheus::default_registry()).unwrap();
+//! let mut server = Server::new(None).unwrap();
+//! server.bootstrap();
+//! let mut proxy = http_proxy_service(&server.configuration, MyProxy { edge: edge.clone() });
+//! proxy.add_tcp("127.0.0.1:8080");
+//! server.add_service(proxy);
+//! server.add_service(edge.background_service());
+//! server.run_forever();
+//! # }
+//! ```
+//!
+//! `examples/embed.rs` is this proxy, complete and tested.
+//!
+//! ## Where things are decided
+//! - the token is checked in [`Edge::authenticate`];
+//! - the scope is decided in `edge::scope::decide`;
+//! - a refusal becomes HTTP in [`Denial`] (`status`, `www_authenticate`, `body`).
+//!
+//! Modules marked hidden in this documentation serve the `tokengate` binary (its process, CLI, registry and
+//! authorization server) and its benchmarks; they are not a stable API.
 
-pub mod admin;
-pub mod authz;
-pub mod cli;
+#![warn(missing_docs)]
+
 pub mod clock;
 pub mod config;
-pub mod demo;
 pub mod edge;
-pub mod health;
 pub mod metrics;
-pub mod proxy;
-pub mod registry;
 pub mod secret;
 pub mod server;
+
+#[doc(hidden)]
+pub mod admin;
+#[doc(hidden)]
+pub mod authz;
+#[doc(hidden)]
+pub mod cli;
+#[doc(hidden)]
+pub mod demo;
+#[doc(hidden)]
+pub mod health;
+#[doc(hidden)]
+pub mod proxy;
+#[doc(hidden)]
+pub mod registry;
+#[doc(hidden)]
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Config, EdgeConfig};
-pub use edge::{Admission, Allowed, Denial, Edge, EdgeBuilder, Identity};
+pub use config::{Config, ConfigErrors, EdgeConfig};
+pub use edge::{Admission, Allowed, Denial, Edge, EdgeBuilder, Identity, LocalIssuer};
 
 /// Installs aws-lc as jsonwebtoken's crypto provider (idempotent).
 pub fn install_crypto_provider() {

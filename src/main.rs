@@ -41,6 +41,13 @@ enum Command {
         #[command(subcommand)]
         command: tokengate::cli::UsersCommand,
     },
+    /// The authorization server's signing keys.
+    Keys {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: tokengate::cli::KeysAdminCommand,
+    },
     /// Manage OAuth2 applications.
     Apps {
         #[command(flatten)]
@@ -89,6 +96,10 @@ fn main() -> ExitCode {
         },
         Command::Users { config, command } => match load(&config) {
             Ok(c) => registry_command(tokengate::cli::users(&c, command)),
+            Err(code) => code,
+        },
+        Command::Keys { config, command } => match load(&config) {
+            Ok(c) => registry_command(tokengate::cli::keys(&c, command)),
             Err(code) => code,
         },
         Command::Apps { config, command } => match load(&config) {

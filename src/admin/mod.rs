@@ -110,13 +110,49 @@ impl AdminState {
 /// An authenticated administrator.
 pub struct Admin(pub UserRecord);
 
+/// A JSON object body. An empty body is `{}` only where every field is optional.
 fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
-    if body.is_empty() {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(body).map_err(|e| {
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("the body is not valid JSON: {e}"))
-    })
+    })?;
+    if !v.is_object() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "the body must be a JSON object"));
+    }
+    Ok(v)
+}
+
+fn parse_optional_json(body: &Bytes, fields: &[&str]) -> Result<Value, ApiError> {
+    let v = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { parse_json(body)? };
+    if let Some(k) = v.as_object().and_then(|o| o.keys().find(|k| !fields.contains(&k.as_str()))) {
+        return Err(RegistryError::Invalid(crate::registry::FieldError::new(k, "unknown field")).into());
+    }
+    Ok(v)
+}
+
+fn no_content() -> ApiResult {
+    Ok((StatusCode::NO_CONTENT, [(CACHE_CONTROL, "no-store")]).into_response())
+}
+
+/// Gives every answer `Cache-Control: no-store`, and turns the framework's own plain-text errors (unknown path,
+/// wrong method, body too large) into the API's JSON error form.
+async fn api_answers(resp: Response) -> Response {
+    let is_json = resp.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let status = resp.status();
+    let mut resp = if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let (code, description) = match status {
+            StatusCode::NOT_FOUND => ("not_found", "no such endpoint"),
+            StatusCode::METHOD_NOT_ALLOWED => ("invalid_request", "this method is not allowed here"),
+            StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", "the request body is too large"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("invalid_request", "unsupported content type"),
+            s if s.is_server_error() => ("server_error", "internal error"),
+            _ => ("invalid_request", "the request is not valid"),
+        };
+        ApiError::new(status, code, description).into_response()
+    } else {
+        resp
+    };
+    resp.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 async fn authenticate(state: &AdminState, headers: &HeaderMap) -> Result<UserRecord, ApiError> {
@@ -192,6 +228,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/users/{name}", axum::routing::patch(update_user))
         .route("/admin/v1/openapi.yaml", get(|| async { ([(CONTENT_TYPE, "application/yaml")], OPENAPI) }))
         .layer(DefaultBodyLimit::max(crate::registry::MAX_LOGO_BYTES + 64 * 1024))
+        .layer(axum::middleware::map_response(api_answers))
         .with_state(state)
 }
 
@@ -220,11 +257,11 @@ async fn update_app(_: Admin, State(s): State<AdminState>, Path(id): Path<String
 
 async fn delete_app(_: Admin, State(s): State<AdminState>, Path(id): Path<String>) -> ApiResult {
     s.registry.delete_app(&id).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    no_content()
 }
 
 async fn add_secret(_: Admin, State(s): State<AdminState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
-    let input = parse_json(&body)?;
+    let input = parse_optional_json(&body, &["note"])?;
     let note = match input.get("note") {
         None | Some(Value::Null) => None,
         Some(Value::String(n)) => Some(n.clone()),
@@ -239,7 +276,7 @@ async fn add_secret(_: Admin, State(s): State<AdminState>, Path(id): Path<String
 
 async fn delete_secret(_: Admin, State(s): State<AdminState>, Path((id, sid)): Path<(String, String)>) -> ApiResult {
     s.registry.delete_secret(&id, &sid).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    no_content()
 }
 
 async fn add_key(_: Admin, State(s): State<AdminState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
@@ -247,9 +284,15 @@ async fn add_key(_: Admin, State(s): State<AdminState>, Path(id): Path<String>, 
 }
 
 async fn generate_key(_: Admin, State(s): State<AdminState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
-    let input = parse_json(&body)?;
-    let alg = input.get("alg").and_then(Value::as_str);
-    let note = input.get("note").and_then(Value::as_str);
+    let input = parse_optional_json(&body, &["alg", "note"])?;
+    let text = |name: &str| -> Result<Option<&str>, ApiError> {
+        match input.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(v)) => Ok(Some(v.as_str())),
+            Some(_) => Err(RegistryError::Invalid(crate::registry::FieldError::new(name, "must be a string")).into()),
+        }
+    };
+    let (alg, note) = (text("alg")?, text("note")?);
     let (mut view, private) = s.registry.generate_key(&id, alg, note).await?;
     view["private_key"] = private.expose().into();
     ok(StatusCode::CREATED, view)
@@ -257,7 +300,7 @@ async fn generate_key(_: Admin, State(s): State<AdminState>, Path(id): Path<Stri
 
 async fn delete_key(_: Admin, State(s): State<AdminState>, Path((id, kid)): Path<(String, String)>) -> ApiResult {
     s.registry.delete_key(&id, &kid).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    no_content()
 }
 
 async fn put_logo(
@@ -311,7 +354,8 @@ async fn create_user(_: Admin, State(s): State<AdminState>, body: Bytes) -> ApiR
 }
 
 async fn update_user(_: Admin, State(s): State<AdminState>, Path(name): Path<String>, body: Bytes) -> ApiResult {
-    let user = s.registry.update_user(&name, &parse_json(&body)?).await?;
+    let user =
+        s.registry.update_user(&name, &parse_optional_json(&body, &["is_admin", "disabled", "password"])?).await?;
     ok(StatusCode::OK, serde_json::to_value(user).unwrap_or_default())
 }
 

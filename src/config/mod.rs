@@ -8,7 +8,7 @@ mod file;
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
@@ -291,29 +291,60 @@ impl Config {
 
     /// Parses and validates a configuration; `source` names it in errors.
     pub fn from_toml(text: &str, source: &str) -> Result<Config, ConfigErrors> {
-        let fail = |errors: Vec<ConfigError>| ConfigErrors { source: source.to_string(), errors };
-        let de = toml::de::Deserializer::parse(text).map_err(|e| fail(vec![toml_error(text, &e)]))?;
-        let mut unknown = Vec::new();
-        let parsed: Result<FileConfig, _> = serde_ignored::deserialize(de, |path| unknown.push(key_path(&path)));
-        let file = parsed.map_err(|e| fail(vec![toml_error(text, &e)]))?;
-        let mut v = Validator::new(text);
-        for key in unknown {
-            v.error(&key, "unknown key");
-        }
-        let config = v.config(file, source);
-        match config {
-            Some(c) if v.errors.is_empty() => Ok(c),
-            _ => {
-                let mut errors = v.errors;
-                errors.sort_by_key(|e| e.location.unwrap_or((usize::MAX, 0)));
-                Err(fail(errors))
-            }
-        }
+        parse(text, source, |v, file| v.config(file, source))
     }
+}
 
-    /// The directory a relative path in this configuration is resolved against (the working directory).
-    pub fn base_dir(&self) -> PathBuf {
-        PathBuf::from(".")
+impl EdgeConfig {
+    /// Parses and validates the edge's part of a configuration: `[auth]` (with `[[auth.issuers]]`) and `[[routes]]`,
+    /// for a Pingora proxy that embeds the edge. Any other section is an error, so that nothing is silently ignored.
+    pub fn from_toml(text: &str, source: &str) -> Result<EdgeConfig, ConfigErrors> {
+        parse(text, source, |v, mut file| {
+            for (present, section) in [
+                (file.server.is_some(), "server"),
+                (file.metrics.is_some(), "metrics"),
+                (file.upstream.is_some(), "upstream"),
+                (file.demo.is_some(), "demo"),
+                (file.authorization_server.is_some(), "authorization_server"),
+                (file.admin.is_some(), "admin"),
+            ] {
+                if present {
+                    v.error(section, "not used by an embedded edge: only [auth] and [[routes]] configure it");
+                }
+            }
+            let edge = v.edge(file.auth.take(), std::mem::take(&mut file.routes))?;
+            let needs_tokens =
+                edge.default == DefaultPolicy::Authenticated || edge.routes.iter().any(|r| r.auth != RouteAuth::None);
+            if needs_tokens && edge.issuers.is_empty() {
+                v.error("auth.issuers", "some routes require a token, but no issuer is configured to check it");
+            }
+            Some(edge)
+        })
+    }
+}
+
+/// Parses `text`, collects unknown keys, runs `build`, and returns every problem found, sorted by place.
+fn parse<T>(
+    text: &str,
+    source: &str,
+    build: impl FnOnce(&mut Validator, FileConfig) -> Option<T>,
+) -> Result<T, ConfigErrors> {
+    let fail = |errors: Vec<ConfigError>| ConfigErrors { source: source.to_string(), errors };
+    let de = toml::de::Deserializer::parse(text).map_err(|e| fail(vec![toml_error(text, &e)]))?;
+    let mut unknown = Vec::new();
+    let parsed: Result<FileConfig, _> = serde_ignored::deserialize(de, |path| unknown.push(key_path(&path)));
+    let file = parsed.map_err(|e| fail(vec![toml_error(text, &e)]))?;
+    let mut v = Validator::new(text);
+    for key in unknown {
+        v.error(&key, "unknown key");
+    }
+    match build(&mut v, file) {
+        Some(c) if v.errors.is_empty() => Ok(c),
+        _ => {
+            let mut errors = v.errors;
+            errors.sort_by_key(|e| e.location.unwrap_or((usize::MAX, 0)));
+            Err(fail(errors))
+        }
     }
 }
 

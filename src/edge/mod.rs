@@ -7,14 +7,21 @@
 //! [`deny`]. [`Edge::admit`] and [`Edge::apply_identity`] are what a Pingora proxy calls from `request_filter` and
 //! `upstream_request_filter`; the tokengate binary uses exactly these.
 
+#[doc(hidden)]
 pub mod cache;
 pub mod deny;
 pub mod identity;
+#[doc(hidden)]
 pub mod introspect;
+#[doc(hidden)]
 pub mod jwt;
+#[doc(hidden)]
 pub mod keys;
+#[doc(hidden)]
 pub mod route;
+#[doc(hidden)]
 pub mod scope;
+#[doc(hidden)]
 pub mod token;
 
 use std::collections::HashMap;
@@ -86,7 +93,7 @@ pub struct Edge {
 /// A request the edge let through: which route, and who is calling (none on `auth = "none"` routes).
 #[derive(Debug, Clone)]
 pub struct Allowed {
-    /// Name of the matched route.
+    /// Position of the matched route in the configuration.
     pub route: usize,
     /// The caller, for routes that need a token.
     pub identity: Option<Arc<Identity>>,

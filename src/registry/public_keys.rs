@@ -58,6 +58,7 @@ impl Family {
 }
 
 /// A public key read from its stored form.
+#[derive(Debug)]
 pub struct PublicKey {
     /// Its family.
     pub family: Family,
@@ -131,10 +132,57 @@ pub fn parse(input: &str) -> Result<PublicKey, String> {
         return Err("not an RSA, EC P-256 or Ed25519 public key or certificate".into());
     };
     let key = PublicKey { family, format: "pem", material };
-    if pem_to_jwk(&key.material, family).is_none() {
-        return Err("the key cannot be used (unsupported curve or size)".into());
-    }
+    let jwk = pem_to_jwk(&key.material, family).ok_or("the key cannot be used (unsupported curve or size)")?;
+    check_usable(family, &jwk)?;
     Ok(key)
+}
+
+/// Refuses keys that parse but cannot verify safely: EC points off the P-256 curve or on another curve, Ed25519 keys
+/// of the wrong length, RSA moduli under 2048 bits.
+fn check_usable(family: Family, jwk: &serde_json::Value) -> Result<(), String> {
+    use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_FIXED, ED25519};
+    use base64::Engine;
+    let b64 = |name: &str| {
+        jwk.get(name)
+            .and_then(|v| v.as_str())
+            .and_then(|s| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok())
+            .ok_or_else(|| format!("the key's `{name}` is missing or not base64url"))
+    };
+    match family {
+        Family::Ec => {
+            if jwk.get("crv").and_then(|v| v.as_str()) != Some("P-256") {
+                return Err("only P-256 EC keys are accepted (ES256)".into());
+            }
+            let (x, y) = (b64("x")?, b64("y")?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err("a P-256 key has 32-byte coordinates".into());
+            }
+            let mut point = vec![4u8];
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+                .map_err(|_| "the point is not on the P-256 curve".to_string())?;
+        }
+        Family::Okp => {
+            let x = b64("x")?;
+            if x.len() != 32 {
+                return Err("an Ed25519 key is 32 bytes".into());
+            }
+            ParsedPublicKey::new(&ED25519, &x).map_err(|_| "not a valid Ed25519 public key".to_string())?;
+        }
+        Family::Rsa => {
+            let n = b64("n")?;
+            let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
+            if bits < 2048 {
+                return Err(format!("RSA keys need at least 2048 bits, this one has about {bits}"));
+            }
+            let e = b64("e")?;
+            if e.is_empty() || e.len() > 8 || e.last().is_some_and(|b| b % 2 == 0) {
+                return Err("the RSA exponent is not valid".into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads a public JWK.
@@ -154,6 +202,7 @@ pub fn parse_jwk(value: &serde_json::Value) -> Result<PublicKey, String> {
         _ => return Err("only RSA, EC P-256 and Ed25519 public keys are accepted".into()),
     };
     DecodingKey::from_jwk(&jwk).map_err(|_| "the JWK is not a valid public key".to_string())?;
+    check_usable(family, value)?;
     jwk.common.key_id = None;
     jwk.common.key_algorithm = None;
     let material = serde_json::to_string(&jwk).map_err(|e| e.to_string())?;

@@ -69,6 +69,13 @@ impl GatewayConfig {
         }
     }
 
+    /// Only the `[auth]` and `[[routes]]` part, as an embedding proxy reads it.
+    pub fn edge_toml(&self) -> String {
+        let full = self.to_toml();
+        let start = full.find("[auth]").expect("an [auth] section");
+        full[start..].to_string()
+    }
+
     pub fn to_toml(&self) -> String {
         let id: u64 = rand::random();
         let mut s = format!(

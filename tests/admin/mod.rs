@@ -1,0 +1,11 @@
+//! The admin API, end to end: a real tokengate process with its registry on a SQLite file in a temporary directory,
+//! users made with the real `tokengate users` command, JSON over HTTP on the admin listener.
+
+mod apps;
+mod auth;
+mod keys;
+mod limits;
+mod logo;
+mod persistence;
+mod secrets;
+mod users;
