@@ -37,7 +37,12 @@ impl ProxyHttp for MyProxy {
         Ok(Box::new(HttpPeer::new(self.upstream.as_str(), false, String::new())))
     }
 
-    async fn upstream_request_filter(&self, _: &mut Session, req: &mut RequestHeader, ctx: &mut Self::CTX) -> Result<()> {
+    async fn upstream_request_filter(
+        &self,
+        _: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
         if let Some(allowed) = ctx {
             self.edge.apply_identity(allowed, req); // strips inbound X-Auth-*, sets the caller's identity
         }
@@ -56,7 +61,10 @@ fn main() {
 
     let mut server = Server::new(None).expect("server");
     server.bootstrap();
-    let mut proxy = http_proxy_service(&server.configuration, MyProxy { edge: edge.clone(), upstream: env("UPSTREAM", "127.0.0.1:3000") });
+    let mut proxy = http_proxy_service(
+        &server.configuration,
+        MyProxy { edge: edge.clone(), upstream: env("UPSTREAM", "127.0.0.1:3000") },
+    );
     proxy.add_tcp(&env("LISTEN", "127.0.0.1:8080"));
     server.add_service(proxy);
     server.add_service(edge.background_service());

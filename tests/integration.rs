@@ -2,5 +2,8 @@
 
 mod support;
 
+mod admin;
 mod cli;
 mod edge;
+mod embed;
+mod flows;

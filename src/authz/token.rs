@@ -242,17 +242,17 @@ impl AuthServer {
     async fn grant_refresh(&self, app: &AppRecord, token: &str, scope: Option<&str>) -> Result<Value, OAuthError> {
         let now = self.clock.now();
         let invalid = |d: &str| OAuthError::bad("invalid_grant", d);
-        let rec = match self.store().redeem_refresh(&credentials::hash(token), now, app.refresh_token_rotation).await? {
-            Redemption::Fresh(r) => r,
-            Redemption::Replayed(r) => {
-                // A rotated-out token presented again: someone holds a copy. Revoke the whole family (RFC 9700 4.14.2).
-                self.revoke_grant(&r.grant_id, "refresh token reused").await?;
-                return Err(invalid("the refresh token was already used"));
-            }
-            Redemption::Unknown => return Err(invalid("unknown refresh token")),
-        };
+        let hash = credentials::hash(token);
+        // Every check runs before the token is used up, so that a refused request (another client, a scope too wide)
+        // leaves a valid token valid; only a token already rotated out is treated as reuse.
+        let (rec, used) = self.store().refresh(&hash).await?.ok_or_else(|| invalid("unknown refresh token"))?;
         if rec.client_id != app.client_id {
             return Err(invalid("the refresh token was issued to another client"));
+        }
+        if used {
+            // A rotated-out token presented again: someone holds a copy. Revoke the whole family (RFC 9700 4.14.2).
+            self.revoke_grant(&rec.grant_id, "refresh token reused").await?;
+            return Err(invalid("the refresh token was already used"));
         }
         let grant = self.store().grant(&rec.grant_id).await?.ok_or_else(|| invalid("unknown grant"))?;
         if grant.revoked_at.is_some() {
@@ -269,6 +269,15 @@ impl AuthServer {
         }
         let granted = parse_scope(&grant.scope);
         let scope = self.scope_within(scope, &granted, &granted)?;
+        match self.store().redeem_refresh(&hash, now, app.refresh_token_rotation).await? {
+            Redemption::Fresh(_) => {}
+            // Used between our read and now: a concurrent use of the same token.
+            Redemption::Replayed(r) => {
+                self.revoke_grant(&r.grant_id, "refresh token reused").await?;
+                return Err(invalid("the refresh token was already used"));
+            }
+            Redemption::Unknown => return Err(invalid("unknown refresh token")),
+        }
         let refresh = app.refresh_token_rotation.then_some(&grant);
         self.issue(app, &grant.username, &scope, Some(&grant.id), refresh).await
     }

@@ -12,3 +12,5 @@ pub use upstream::{Seen, TestUpstream, UpstreamMode};
 
 pub mod gateway;
 pub use gateway::{client, json, GatewayConfig, Stack, TestGateway, AUDIENCE};
+pub mod admin;
+pub mod authz;

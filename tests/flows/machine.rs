@@ -1,0 +1,170 @@
+//! Machine-to-machine apps: client credentials, and JWT bearer assertions (RFC 7523) signed by a registered key.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+
+use crate::support::admin::TestKey;
+use crate::support::authz::*;
+use crate::support::Alg;
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// Signs `claims` as an assertion.
+fn sign(key: &EncodingKey, alg: Algorithm, kid: Option<&str>, claims: &Value) -> String {
+    let mut header = Header::new(alg);
+    header.kid = kid.map(str::to_string);
+    jsonwebtoken::encode(&header, claims, key).expect("sign the assertion")
+}
+
+/// Claims of a good assertion: iss = the app, sub = alice, exp a minute ahead on the server's clock, aud = issuer.
+fn claims(az: &TestAuthz, app: &App) -> Value {
+    json!({
+        "iss": app.client_id, "sub": "alice", "aud": ISSUER,
+        "exp": az.clock.now() + 60, "iat": az.clock.now(), "jti": random_string(12),
+    })
+}
+
+async fn bearer(az: &TestAuthz, app: &App, assertion: &str) -> Reply {
+    az.token(ClientAuth::Basic(app), &[("grant_type", JWT_BEARER), ("assertion", assertion)]).await
+}
+
+/// A machine app with an ES256 public key registered as PEM; returns the key pair.
+async fn with_es256_key(az: &TestAuthz) -> (App, EncodingKey) {
+    let app = az.machine_app("Batch").await;
+    let key = TestKey::generate(Alg::ES256);
+    az.registry.add_key(&app.client_id, &json!({"public_key": key.public_pem})).await.expect("add the public key");
+    (app, EncodingKey::from_ec_pem(key.private_pem.as_bytes()).expect("EC private key"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_app_gets_an_access_token_with_client_credentials() {
+    let az = TestAuthz::start().await;
+    let app = az.machine_app("Batch").await;
+    let r = az.token(ClientAuth::Basic(&app), &[("grant_type", "client_credentials")]).await.expect(200);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let body = r.json();
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    let token = body["access_token"].as_str().unwrap();
+    let (header, claims) = jwt_parts(token);
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(claims["sub"], app.client_id.as_str());
+    assert_eq!(claims["client_id"], app.client_id.as_str());
+    assert_eq!(claims["iss"], ISSUER);
+    az.api(token).await.expect(200);
+    assert_eq!(az.upstream.last().unwrap().header("x-auth-subject"), Some(app.client_id.as_str()));
+
+    // With the secret in the body, and a narrower scope.
+    let r = az.token(ClientAuth::Post(&app), &[("grant_type", "client_credentials"), ("scope", "api:read")]).await;
+    let body = r.expect(200).json();
+    assert_eq!(body["scope"], "api:read");
+    assert_eq!(jwt_parts(body["access_token"].as_str().unwrap()).1["scope"], "api:read");
+    // A scope the server does not have.
+    az.token(ClientAuth::Basic(&app), &[("grant_type", "client_credentials"), ("scope", "admin")])
+        .await
+        .oauth_error(400, "invalid_scope");
+    // A wrong secret.
+    az.token(ClientAuth::BasicWith(&app.client_id, "tgs_wrong"), &[("grant_type", "client_credentials")])
+        .await
+        .oauth_error(401, "invalid_client");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assertion_signed_by_a_public_key_registered_as_pem_gets_a_token_for_its_subject() {
+    let az = TestAuthz::start().await;
+    let (app, key) = with_es256_key(&az).await;
+    let r = bearer(&az, &app, &sign(&key, Algorithm::ES256, None, &claims(&az, &app))).await.expect(200);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let body = r.json();
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let (_, c) = jwt_parts(token);
+    assert_eq!(c["sub"], "alice");
+    assert_eq!(c["client_id"], app.client_id.as_str());
+    az.api(token).await.expect(200);
+    let seen = az.upstream.last().unwrap();
+    assert_eq!(seen.header("x-auth-subject"), Some("alice"));
+    assert_eq!(seen.header("x-auth-client-id"), Some(app.client_id.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assertion_signed_by_a_generated_key_pair_gets_a_token() {
+    let az = TestAuthz::start().await;
+    let app = az.machine_app("Batch").await;
+    let (view, private_pem) = az.registry.generate_key(&app.client_id, Some("RS256"), None).await.expect("generate");
+    let kid = view["id"].as_str().expect("key id").to_string();
+    let key = EncodingKey::from_rsa_pem(private_pem.expose().as_bytes()).expect("RSA private key");
+    // With the key's id as kid, and without.
+    for kid in [Some(kid.as_str()), None] {
+        let r = bearer(&az, &app, &sign(&key, Algorithm::RS256, kid, &claims(&az, &app))).await.expect(200);
+        let token = r.json()["access_token"].as_str().unwrap().to_string();
+        assert_eq!(jwt_parts(&token).1["sub"], "alice");
+        az.api(&token).await.expect(200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_assertion_is_refused_with_invalid_grant() {
+    let az = TestAuthz::start().await;
+    let (app, key) = with_es256_key(&az).await;
+    let now = az.clock.now();
+    let with = |changes: Value| {
+        let mut c = claims(&az, &app);
+        for (k, v) in changes.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let stranger = TestKey::generate(Alg::ES256);
+    let stranger = EncodingKey::from_ec_pem(stranger.private_pem.as_bytes()).unwrap();
+    let cases: Vec<(&str, String)> = vec![
+        ("exp more than 5 minutes ahead", sign(&key, Algorithm::ES256, None, &with(json!({"exp": now + 301})))),
+        ("expired", sign(&key, Algorithm::ES256, None, &with(json!({"exp": now - 1})))),
+        ("iss is not the client", sign(&key, Algorithm::ES256, None, &with(json!({"iss": "someone-else"})))),
+        ("unknown subject", sign(&key, Algorithm::ES256, None, &with(json!({"sub": "nobody"})))),
+        ("aud is not the issuer", sign(&key, Algorithm::ES256, None, &with(json!({"aud": "https://evil.example"})))),
+        ("unregistered key", sign(&stranger, Algorithm::ES256, None, &claims(&az, &app))),
+        ("no exp", sign(&key, Algorithm::ES256, None, &with(json!({"exp": null})))),
+    ];
+    for (why, assertion) in cases {
+        let r = bearer(&az, &app, &assertion).await;
+        assert_eq!(r.status, 400, "{why}: {r:?}");
+        assert_eq!(r.error(), "invalid_grant", "{why}: {r:?}");
+    }
+
+    // exp exactly 5 minutes ahead is fine; the same assertion (same jti) a second time is not.
+    let assertion = sign(&key, Algorithm::ES256, None, &with(json!({"exp": now + 300})));
+    bearer(&az, &app, &assertion).await.expect(200);
+    bearer(&az, &app, &assertion).await.oauth_error(400, "invalid_grant");
+
+    // Valid when signed, expired a minute later on the server's clock.
+    let assertion = sign(&key, Algorithm::ES256, None, &claims(&az, &app));
+    az.clock.advance(61);
+    bearer(&az, &app, &assertion).await.oauth_error(400, "invalid_grant");
+    // And without its secret, the app is not even authenticated.
+    let assertion = sign(&key, Algorithm::ES256, None, &claims(&az, &app));
+    let r = az.token(ClientAuth::Public(&app), &[("grant_type", JWT_BEARER), ("assertion", &assertion)]).await;
+    r.oauth_error(401, "invalid_client");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_grant_type_is_for_its_kind_of_app_only() {
+    let az = TestAuthz::start().await;
+    let web = az.web_app("Web").await;
+    let spa = az.spa_app("Spa").await;
+    let (machine, key) = with_es256_key(&az).await;
+
+    for auth in [ClientAuth::Basic(&web), ClientAuth::Public(&spa)] {
+        az.token(auth, &[("grant_type", "client_credentials")]).await.oauth_error(400, "unauthorized_client");
+        let assertion = sign(&key, Algorithm::ES256, None, &claims(&az, &machine));
+        az.token(auth, &[("grant_type", JWT_BEARER), ("assertion", &assertion)])
+            .await
+            .oauth_error(400, "unauthorized_client");
+    }
+    let form = [("grant_type", "authorization_code"), ("code", "some-code"), ("redirect_uri", REDIRECT)];
+    az.token(ClientAuth::Basic(&machine), &form).await.oauth_error(400, "unauthorized_client");
+}

@@ -1,0 +1,13 @@
+//! The built-in authorization server, end to end: a real tokengate with its registry on a SQLite file, apps and users
+//! created through the registry, a browser signing in and consenting by hand, tokens exchanged at the token endpoint
+//! and then presented to the edge in front of a test upstream.
+
+mod authorize;
+mod client_library;
+mod code;
+mod discovery;
+mod lifecycle;
+mod machine;
+mod refresh;
+mod throttle;
+mod workfront;
