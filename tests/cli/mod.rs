@@ -108,3 +108,100 @@ extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+fn registry_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("t.toml");
+    let db = dir.join("tokengate.db");
+    std::fs::write(
+        &path,
+        format!(
+            "[upstream]\nurl = \"http://127.0.0.1:9\"\n[authorization_server]\nenabled = true\nissuer = \"https://tg.test\"\ndatabase = \"{}\"\n[[routes]]\npath = \"/\"\nauth = \"none\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn run(config: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let out = tokengate().args(args).arg("--config").arg(config).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap_or(-1), json, String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+#[test]
+fn apps_are_managed_from_the_command_line_on_the_same_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = registry_config(dir.path());
+
+    let (code, web, _) = run(
+        &cfg,
+        &[
+            "apps",
+            "create",
+            "--type",
+            "web",
+            "--name",
+            "Reports",
+            "--redirect-url",
+            "https://r.example/cb",
+            "--absolute-expiry",
+            "none",
+        ],
+    );
+    assert_eq!(code, 0);
+    let id = web["client_id"].as_str().unwrap().to_string();
+    assert!(web["client_secret"].as_str().unwrap().starts_with("tgs_"));
+    assert_eq!(web["refresh_token_absolute_expiry_secs"], serde_json::Value::Null);
+
+    let (code, _, err) =
+        run(&cfg, &["apps", "create", "--type", "web", "--name", "Bad", "--redirect-url", "http://r.example/cb"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("redirect_urls"), "{err}");
+
+    let (_, shown, _) = run(&cfg, &["apps", "show", &id]);
+    assert_eq!(shown["name"], "Reports");
+    assert!(shown.get("client_secret").is_none(), "a secret is shown once only");
+
+    let (code, updated, _) = run(&cfg, &["apps", "update", &id, "--name", "Monthly reports"]);
+    assert_eq!((code, updated["name"].as_str()), (0, Some("Monthly reports")));
+
+    let (_, secret, _) = run(&cfg, &["apps", "secrets", "add", &id, "--note", "ci"]);
+    assert!(secret["client_secret"].as_str().unwrap().starts_with("tgs_"));
+    let (code, _, _) = run(&cfg, &["apps", "secrets", "delete", &id, secret["id"].as_str().unwrap()]);
+    assert_eq!(code, 0);
+
+    let (_, machine, _) = run(&cfg, &["apps", "create", "--type", "machine", "--name", "Export"]);
+    let mid = machine["client_id"].as_str().unwrap().to_string();
+    let (_, generated, _) = run(&cfg, &["apps", "keys", "generate", &mid, "--alg", "ES256"]);
+    assert!(generated["private_key"].as_str().unwrap().starts_with("-----BEGIN PRIVATE KEY-----"));
+    // A partner's public key, sent as a JWK file: here the public half of another generated key.
+    let (_, other, _) = run(&cfg, &["apps", "keys", "generate", &mid]);
+    let file = dir.path().join("partner.jwk");
+    std::fs::write(&file, other["jwk"].to_string()).unwrap();
+    let (code, added, err) = run(&cfg, &["apps", "keys", "add", &mid, "--file", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(added["alg"], "RS256");
+    let (_, listed, _) = run(&cfg, &["apps", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let machine = listed.as_array().unwrap().iter().find(|a| a["type"] == "machine").unwrap();
+    assert_eq!(machine["public_keys"].as_array().unwrap().len(), 3);
+
+    let (code, _, _) = run(&cfg, &["apps", "delete", &id]);
+    assert_eq!(code, 0);
+    let (code, _, err) = run(&cfg, &["apps", "show", &id]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn registry_commands_need_the_authorization_server() {
+    let out = tokengate()
+        .args(["apps", "list", "--config", &repo("config/external-issuer.example.toml")])
+        .env("TOKENGATE_INTROSPECTION_SECRET", "x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("authorization_server.enabled"));
+}

@@ -6,6 +6,7 @@ mod authorize;
 mod client_library;
 mod code;
 mod discovery;
+mod keys;
 mod lifecycle;
 mod machine;
 mod refresh;
