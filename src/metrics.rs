@@ -21,7 +21,7 @@ const REMOTE_BUCKETS: &[f64] =
 
 /// The name of every series, with its help text, for README and tests.
 pub const SERIES: &[(&str, &str)] = &[
-    ("tokengate_requests_total", "Requests by route and outcome (allowed, public, missing_token, invalid_token, insufficient_scope, bad_request, no_route, unavailable)."),
+    ("tokengate_requests_total", "Requests by route and outcome (allowed, public, missing_token, invalid_token, insufficient_scope, bad_request, no_route, unavailable, rate_limited)."),
     ("tokengate_auth_decisions_total", "Token decisions by result (allow, deny) and reason."),
     ("tokengate_auth_duration_seconds", "Time to decide on a request that needs a token, cache hits included."),
     ("tokengate_token_cache_requests_total", "Verified-token cache lookups by kind (jwt, opaque) and result (hit, miss)."),

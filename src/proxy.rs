@@ -22,6 +22,8 @@ pub struct RequestCtx {
     allowed: Option<Allowed>,
     /// When the request was sent upstream.
     upstream_sent: Option<Instant>,
+    /// Request body bytes seen so far.
+    body_bytes: u64,
 }
 
 /// Where requests go: one origin, or several balanced round-robin with TCP health checks.
@@ -66,17 +68,19 @@ pub struct Gateway {
     upstreams: Upstreams,
     connect_timeout: Duration,
     read_timeout: Duration,
+    max_body_bytes: u64,
 }
 
 impl Gateway {
     /// A proxy in front of `upstreams`, checking requests with `edge`.
-    pub fn new(edge: Edge, upstreams: Upstreams, cfg: &UpstreamConfig) -> Self {
+    pub fn new(edge: Edge, upstreams: Upstreams, cfg: &UpstreamConfig, max_body_bytes: u64) -> Self {
         Gateway {
             edge,
             auth_server: None,
             upstreams,
             connect_timeout: cfg.connect_timeout,
             read_timeout: cfg.read_timeout,
+            max_body_bytes,
         }
     }
 
@@ -128,6 +132,12 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             }
         }
+        let declared = session.req_header().headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_body_bytes) {
+            session.set_keepalive(None);
+            write_json(session, 413, "invalid_request", "the request body is too large").await?;
+            return Ok(true);
+        }
         match self.edge.admit(session).await? {
             Admission::Allowed(allowed) => {
                 ctx.allowed = Some(allowed);
@@ -135,6 +145,23 @@ impl ProxyHttp for Gateway {
             }
             Admission::Refused(_) => Ok(true),
         }
+    }
+
+    /// Counts streamed (chunked) request bodies against `max_body_bytes`.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(b) = body {
+            ctx.body_bytes += b.len() as u64;
+            if ctx.body_bytes > self.max_body_bytes {
+                return Err(Error::explain(ErrorType::HTTPStatus(413), "request body too large"));
+            }
+        }
+        Ok(())
     }
 
     /// The origin to send the request to.
@@ -185,6 +212,7 @@ impl ProxyHttp for Gateway {
     /// Upstream failures: 504 for timeouts, 502 otherwise, each with a JSON body.
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestCtx) -> FailToProxy {
         let (code, error, description) = match (e.esource(), e.etype()) {
+            (_, ErrorType::HTTPStatus(413)) => (413, "invalid_request", "the request body is too large"),
             (_, ErrorType::HTTPStatus(code)) => (*code, "upstream_error", "the upstream failed"),
             (
                 ErrorSource::Upstream,
@@ -200,7 +228,7 @@ impl ProxyHttp for Gateway {
             (ErrorSource::Downstream, _) => (400, "invalid_request", "the request could not be read"),
             _ => (500, "server_error", "internal error"),
         };
-        if code >= 500 {
+        if code >= 500 && *e.esource() == ErrorSource::Upstream {
             self.edge.metrics().upstream_error(code);
         }
         if code > 0 {

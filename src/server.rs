@@ -135,7 +135,7 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
     edge.register_metrics(&registry_metrics).map_err(|e| std::io::Error::other(format!("metrics: {e}")))?;
 
     let (upstreams, health) = Upstreams::new(&config.upstream)?;
-    let mut gateway = Gateway::new(edge.clone(), upstreams, &config.upstream);
+    let mut gateway = Gateway::new(edge.clone(), upstreams, &config.upstream, config.server.max_body_bytes);
     if let Some(az) = &auth_server {
         gateway = gateway.with_auth_server(az.router());
     }

@@ -21,7 +21,7 @@ TARGETS = [
     ("4", "tg-none", "tokengate, auth = none"),
     ("5", "tg-jwt", "tokengate, JWT (one token)"),
     ("6", "tg-opaque", "tokengate, opaque (cache hits)"),
-    ("7", "tg-jwt-10k", "tokengate, 10,000 JWTs in rotation"),
+    ("7", "tg-jwt-10k", "tokengate, {tokens} JWTs in rotation"),
     ("8", "tg-token", "tokengate token endpoint (client_credentials)"),
 ]
 LABEL = {t: label for _, t, label in TARGETS}
@@ -90,6 +90,10 @@ def report(raw_path, meta_path, out_md, out_svg):
             k, v = l.rstrip("\n").split("\t", 1)
             meta.append((k, v))
     m = dict(meta)
+    tokens = int(m.get("tokens", "10000"))
+    for i, (n, t, label) in enumerate(TARGETS):
+        TARGETS[i] = (n, t, label.format(tokens=f"{tokens:,}"))
+        LABEL[t] = TARGETS[i][2]
 
     def ratios(num, den):
         out = []
@@ -128,7 +132,7 @@ def report(raw_path, meta_path, out_md, out_svg):
     lines.append("- **4**: tokengate, a route with `auth = \"none\"`. **5**: tokengate verifying one JWT of its "
                  "built-in authorization server (ES256; after the first request a verified-token cache hit). "
                  "**6**: one opaque token of the demo issuer, introspected once, then cache hits.")
-    lines.append("- **7**: 10,000 distinct valid JWTs in rotation (a wrk Lua script picks the next one per "
+    lines.append(f"- **7**: {tokens:,} distinct valid JWTs in rotation (a wrk Lua script picks the next one per "
                  "request). Each token is a cache miss, with a signature check, only on its first use: see the "
                  "cache counters below.")
     lines.append("- **8**: the built-in token endpoint issuing `client_credentials` tokens (form POST with Basic "
@@ -170,9 +174,10 @@ def report(raw_path, meta_path, out_md, out_svg):
     lines.append("")
     lines.append("## Memory and caches")
     lines.append("")
-    for k, v in meta:
-        if k.startswith("rss") or k.startswith("cache"):
-            lines.append(f"- {v}")
+    for prefix in ("rss", "cache"):
+        for k, v in meta:
+            if k.startswith(prefix):
+                lines.append(f"- {v}")
     lines.append("")
     lines.append("## Per round")
     lines.append("")
@@ -198,7 +203,7 @@ def report(raw_path, meta_path, out_md, out_svg):
 
 def svg(medians, m):
     """A horizontal bar chart of median req/s per target, min–max as a whisker."""
-    label_w, bar_w, row_h, top, right = 330, 470, 30, 52, 110
+    label_w, bar_w, row_h, top, right = 380, 470, 30, 52, 110
     width = label_w + bar_w + right
     height = top + row_h * len(medians) + 40
     vmax = max([x[5] for x in medians] + [1])

@@ -45,6 +45,7 @@ pub struct FileServer {
     pub graceful_shutdown_timeout_secs: Option<i64>,
     pub pid_file: Option<String>,
     pub upgrade_sock: Option<String>,
+    pub max_body_bytes: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +105,7 @@ pub struct FileRoute {
     pub auth: Option<String>,
     pub scopes: Option<Vec<String>>,
     pub any_scopes: Option<Vec<String>>,
+    pub rate_limit: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub pid_file: String,
     /// Pingora's graceful-upgrade socket.
     pub upgrade_sock: String,
+    /// Largest request body forwarded; larger ones get 413.
+    pub max_body_bytes: u64,
 }
 
 /// `[metrics]`.
@@ -197,6 +199,32 @@ pub struct RouteConfig {
     pub methods: Vec<http::Method>,
     /// What the route requires.
     pub auth: RouteAuth,
+    /// Requests allowed per caller (the token's client id; the client address on public routes).
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A rate: `requests` per `per`, bursts of up to `requests` allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// How many requests.
+    pub requests: u32,
+    /// In how long.
+    pub per: Duration,
+}
+
+impl RateLimit {
+    /// Parses `100/s`, `6000/m` or `100000/h`.
+    pub fn parse(s: &str) -> Result<RateLimit, String> {
+        let (n, unit) = s.split_once('/').ok_or_else(|| format!("`{s}` is not like \"100/s\", \"6000/m\" or \"100000/h\""))?;
+        let requests: u32 = n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| format!("`{n}` is not a positive number"))?;
+        let per = match unit.trim() {
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            other => return Err(format!("unit `{other}` is not s, m or h")),
+        };
+        Ok(RateLimit { requests, per })
+    }
 }
 
 /// `[authorization_server]`.
@@ -519,6 +547,7 @@ impl<'t> Validator<'t> {
             )),
             pid_file: s.pid_file.unwrap_or_else(|| "/tmp/tokengate.pid".into()),
             upgrade_sock: s.upgrade_sock.unwrap_or_else(|| "/tmp/tokengate_upgrade.sock".into()),
+            max_body_bytes: self.positive("server.max_body_bytes", s.max_body_bytes, 10 * 1024 * 1024, 1 << 40),
         };
 
         let m = f.metrics.unwrap_or_default();
@@ -943,7 +972,14 @@ impl<'t> Validator<'t> {
                 RouteAuth::None
             }
         };
-        Some(RouteConfig { name: f.name.unwrap_or_else(|| path.clone()), path, methods, auth })
+        let rate_limit = f.rate_limit.as_deref().and_then(|r| match RateLimit::parse(r) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                self.error(&format!("{p}.rate_limit"), e);
+                None
+            }
+        });
+        Some(RouteConfig { name: f.name.unwrap_or_else(|| path.clone()), path, methods, auth, rate_limit })
     }
 }
 

@@ -149,6 +149,12 @@ pub enum Denial {
     /// A dependency is down (`503`).
     #[error("{0}")]
     Unavailable(Unavailable),
+    /// The caller exceeded the route's rate limit (`429`, RFC 6585).
+    #[error("too many requests: retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until a request will be accepted again.
+        retry_after_secs: u64,
+    },
 }
 
 impl From<InvalidToken> for Denial {
@@ -182,11 +188,13 @@ pub enum Outcome {
     NoRoute,
     /// 503.
     Unavailable,
+    /// 429.
+    RateLimited,
 }
 
 impl Outcome {
     /// Every outcome, in label-handle order.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Allowed,
         Outcome::Public,
         Outcome::MissingToken,
@@ -195,6 +203,7 @@ impl Outcome {
         Outcome::BadRequest,
         Outcome::NoRoute,
         Outcome::Unavailable,
+        Outcome::RateLimited,
     ];
 
     /// The metric label.
@@ -208,6 +217,7 @@ impl Outcome {
             Outcome::BadRequest => "bad_request",
             Outcome::NoRoute => "no_route",
             Outcome::Unavailable => "unavailable",
+            Outcome::RateLimited => "rate_limited",
         }
     }
 }
@@ -228,6 +238,7 @@ impl Denial {
             Denial::BadRequest(_) => Outcome::BadRequest,
             Denial::NoRoute => Outcome::NoRoute,
             Denial::Unavailable(_) => Outcome::Unavailable,
+            Denial::RateLimited { .. } => Outcome::RateLimited,
         }
     }
 
@@ -243,6 +254,7 @@ impl Denial {
             Denial::Unavailable(Unavailable::Introspection) => "introspection_unavailable",
             Denial::Unavailable(Unavailable::Keys) => "keys_unavailable",
             Denial::Unavailable(Unavailable::NoIntrospection) => "opaque_not_accepted",
+            Denial::RateLimited { .. } => "rate_limited",
         }
     }
 
@@ -255,6 +267,7 @@ impl Denial {
             Denial::NoRoute => 404,
             Denial::Unavailable(Unavailable::NoIntrospection) => 401,
             Denial::Unavailable(_) => 503,
+            Denial::RateLimited { .. } => 429,
         }
     }
 
@@ -267,6 +280,7 @@ impl Denial {
             Denial::BadRequest(_) => "invalid_request",
             Denial::NoRoute => "not_found",
             Denial::Unavailable(_) => "temporarily_unavailable",
+            Denial::RateLimited { .. } => "rate_limited",
         }
     }
 
@@ -282,7 +296,7 @@ impl Denial {
                 "{realm}, error=\"insufficient_scope\", error_description=\"{}\", scope=\"{scope}\"",
                 self
             )),
-            Denial::NoRoute | Denial::Unavailable(_) => None,
+            Denial::NoRoute | Denial::Unavailable(_) | Denial::RateLimited { .. } => None,
         }
     }
 

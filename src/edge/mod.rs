@@ -18,6 +18,8 @@ pub mod jwt;
 #[doc(hidden)]
 pub mod keys;
 #[doc(hidden)]
+pub mod limit;
+#[doc(hidden)]
 pub mod route;
 #[doc(hidden)]
 pub mod scope;
@@ -245,6 +247,11 @@ impl Edge {
 
     /// The whole decision for one request. Counts it in the metrics.
     pub async fn check(&self, req: &RequestHeader) -> Result<Allowed, Denial> {
+        self.check_from(req, None).await
+    }
+
+    /// [`Edge::check`], knowing the client's address (the rate-limit key on public routes).
+    pub async fn check_from(&self, req: &RequestHeader, client_ip: Option<std::net::IpAddr>) -> Result<Allowed, Denial> {
         let inner = &*self.inner;
         let normalized = match route::normalize(req.uri.path()) {
             Ok(p) => p,
@@ -259,6 +266,13 @@ impl Edge {
         };
         let handles = &inner.handles[route.index];
         if route.auth == RouteAuth::None {
+            if let (Some(limiter), Some(ip)) = (&route.limiter, client_ip) {
+                if let Err(wait) = limiter.check(&ip.to_string()) {
+                    let d = Denial::RateLimited { retry_after_secs: wait.as_secs().max(1) };
+                    handles.count(d.outcome());
+                    return Err(d);
+                }
+            }
             handles.count(Outcome::Public);
             return Ok(Allowed { route: route.index, identity: None });
         }
@@ -267,6 +281,14 @@ impl Edge {
             Ok(identity) => scope::decide(route, &identity).map(|()| identity),
             Err(d) => Err(d),
         };
+        let decided = decided.and_then(|identity| {
+            let Some(limiter) = &route.limiter else { return Ok(identity) };
+            let caller = identity.client_id().or(identity.subject()).unwrap_or("(anonymous)");
+            match limiter.check(caller) {
+                Ok(()) => Ok(identity),
+                Err(wait) => Err(Denial::RateLimited { retry_after_secs: wait.as_secs().max(1) }),
+            }
+        });
         inner.metrics.auth_duration.observe(started.elapsed().as_secs_f64());
         match decided {
             Ok(identity) => {
@@ -345,7 +367,8 @@ impl Edge {
     /// Decides on the request in `session`; a refusal is answered here (RFC 6750 status, `WWW-Authenticate` and JSON
     /// body), and the caller's `request_filter` then returns `Ok(true)`.
     pub async fn admit(&self, session: &mut Session) -> pingora::Result<Admission> {
-        match self.check(session.req_header()).await {
+        let ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        match self.check_from(session.req_header(), ip).await {
             Ok(allowed) => Ok(Admission::Allowed(allowed)),
             Err(denial) => {
                 write_refusal(session, &denial).await?;
@@ -398,8 +421,10 @@ pub async fn write_refusal(session: &mut Session, denial: &Denial) -> pingora::R
     if let Some(challenge) = denial.www_authenticate() {
         resp.insert_header(http::header::WWW_AUTHENTICATE, challenge)?;
     }
-    if let Denial::Unavailable(_) = denial {
-        resp.insert_header(http::header::RETRY_AFTER, "5")?;
+    match denial {
+        Denial::Unavailable(_) => resp.insert_header(http::header::RETRY_AFTER, "5")?,
+        Denial::RateLimited { retry_after_secs } => resp.insert_header(http::header::RETRY_AFTER, retry_after_secs.to_string())?,
+        _ => {}
     }
     if let Denial::BadRequest(_) = denial {
         session.set_keepalive(None);

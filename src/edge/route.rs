@@ -148,6 +148,8 @@ pub struct Route {
     pub auth: RouteAuth,
     /// Every scope the route may ask for, space-separated, for `WWW-Authenticate: ... scope="..."`.
     pub scope_hint: String,
+    /// Per-caller rate limiter.
+    pub limiter: Option<super::limit::Limiter>,
 }
 
 impl Route {
@@ -188,6 +190,7 @@ impl RouteTable {
                     methods: r.methods.clone(),
                     auth: r.auth.clone(),
                     scope_hint,
+                    limiter: r.rate_limit.map(super::limit::Limiter::new),
                 }
             })
             .collect::<Vec<_>>();
@@ -198,6 +201,7 @@ impl RouteTable {
             methods: Vec::new(),
             auth: RouteAuth::Required { all: Vec::new(), any: Vec::new() },
             scope_hint: String::new(),
+            limiter: None,
         });
         RouteTable { routes, fallback }
     }

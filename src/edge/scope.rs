@@ -32,7 +32,7 @@ mod tests {
             any: any.iter().map(|s| s.to_string()).collect(),
         };
         RouteTable::new(
-            &[RouteConfig { name: "r".into(), path: "/".into(), methods: vec![], auth }],
+            &[RouteConfig { name: "r".into(), path: "/".into(), methods: vec![], auth, rate_limit: None }],
             DefaultPolicy::Deny,
         )
     }

@@ -4,6 +4,7 @@ mod answers;
 mod forwarding;
 mod jwt;
 mod keys;
+mod limits;
 mod metrics;
 mod opaque;
 mod paths;

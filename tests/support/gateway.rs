@@ -50,6 +50,8 @@ pub struct GatewayConfig {
     pub introspection: Option<String>,
     /// Lines added to `[upstream]`.
     pub upstream_extra: String,
+    /// Lines added to `[server]`.
+    pub server_extra: String,
     /// The routes.
     pub routes: String,
 }
@@ -65,6 +67,7 @@ impl GatewayConfig {
                 "client_id = \"gateway\"\nclient_secret = \"gateway-secret\"\ncache_ttl_secs = 300\nnegative_cache_ttl_secs = 10\ntimeout_ms = 1000\n".into(),
             ),
             upstream_extra: String::new(),
+            server_extra: String::new(),
             routes: ROUTES.into(),
         }
     }
@@ -79,11 +82,12 @@ impl GatewayConfig {
     pub fn to_toml(&self) -> String {
         let id: u64 = rand::random();
         let mut s = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 2\npid_file = \"/tmp/tokengate-test-{id}.pid\"\nupgrade_sock = \"/tmp/tokengate-test-{id}.sock\"\n\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 2\npid_file = \"/tmp/tokengate-test-{id}.pid\"\nupgrade_sock = \"/tmp/tokengate-test-{id}.sock\"\n{}\n\n\
              [metrics]\nlisten = \"127.0.0.1:0\"\n\n\
              [upstream]\n{}connect_timeout_ms = 1000\nread_timeout_ms = 2000\n{}\n\n\
              [auth]\n{}\n\n\
              [[auth.issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n{}{}\n",
+            self.server_extra,
             if self.upstream.is_empty() { String::new() } else { format!("url = \"{}\"\n", self.upstream) },
             self.upstream_extra,
             self.auth,

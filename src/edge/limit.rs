@@ -1,0 +1,44 @@
+//! Per-caller rate limits (GCRA, from the governor crate): each route with `rate_limit` keeps one bucket per caller,
+//! the token's client id (or subject), or the client address on public routes. Refusals are RFC 6585 `429` with
+//! `Retry-After`.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::config::RateLimit;
+
+/// One route's limiter.
+pub struct Limiter {
+    inner: DefaultKeyedRateLimiter<Box<str>>,
+    clock: DefaultClock,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter").field("callers", &self.inner.len()).finish()
+    }
+}
+
+impl Limiter {
+    /// A limiter allowing `limit.requests` per `limit.per`, in bursts of up to `limit.requests`.
+    pub fn new(limit: RateLimit) -> Self {
+        let n = NonZeroU32::new(limit.requests).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(limit.per / n.get()).unwrap_or_else(|| Quota::per_second(n)).allow_burst(n);
+        Limiter { inner: RateLimiter::keyed(quota), clock: DefaultClock::default() }
+    }
+
+    /// `Ok` if `caller` may make a request now, else how long to wait.
+    pub fn check(&self, caller: &str) -> Result<(), Duration> {
+        // Look up with a borrowed key first would need a second map; the boxed key is one small allocation.
+        self.inner.check_key(&Box::from(caller)).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// Forgets callers whose buckets are full again (bounded memory).
+    pub fn forget_idle(&self) {
+        self.inner.retain_recent();
+        self.inner.shrink_to_fit();
+    }
+}
