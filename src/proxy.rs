@@ -132,7 +132,11 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             }
         }
-        let declared = session.req_header().headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let declared = session
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.max_body_bytes) {
             session.set_keepalive(None);
             write_json(session, 413, "invalid_request", "the request body is too large").await?;

@@ -215,8 +215,10 @@ pub struct RateLimit {
 impl RateLimit {
     /// Parses `100/s`, `6000/m` or `100000/h`.
     pub fn parse(s: &str) -> Result<RateLimit, String> {
-        let (n, unit) = s.split_once('/').ok_or_else(|| format!("`{s}` is not like \"100/s\", \"6000/m\" or \"100000/h\""))?;
-        let requests: u32 = n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| format!("`{n}` is not a positive number"))?;
+        let (n, unit) =
+            s.split_once('/').ok_or_else(|| format!("`{s}` is not like \"100/s\", \"6000/m\" or \"100000/h\""))?;
+        let requests: u32 =
+            n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| format!("`{n}` is not a positive number"))?;
         let per = match unit.trim() {
             "s" => Duration::from_secs(1),
             "m" => Duration::from_secs(60),

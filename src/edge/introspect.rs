@@ -41,6 +41,13 @@ struct Response {
     token_type: Option<String>,
 }
 
+/// Parses and judges an introspection answer as received (for fuzzing): the identity it grants, or why not.
+#[doc(hidden)]
+pub fn judge_response(issuer: &IssuerConfig, bytes: &[u8], now: i64) -> Result<Identity, InvalidToken> {
+    let r: Response = serde_json::from_slice(bytes).map_err(|_| InvalidToken::Malformed)?;
+    judge(issuer, &r, now)
+}
+
 /// Introspects opaque tokens at one issuer.
 pub struct Introspector {
     issuer: IssuerConfig,
@@ -136,35 +143,39 @@ impl Introspector {
     }
 
     fn judge(&self, r: &Response, now: i64) -> Result<Identity, InvalidToken> {
-        if !r.active || r.token_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("refresh_token")) {
-            return Err(InvalidToken::Inactive);
-        }
-        let iss = r.iss.as_deref().unwrap_or(&self.issuer.issuer);
-        if iss != self.issuer.issuer {
-            return Err(InvalidToken::UnknownIssuer);
-        }
-        let leeway = self.issuer.leeway_secs as f64;
-        if r.exp.is_some_and(|exp| (now as f64) > exp + leeway) {
-            return Err(InvalidToken::Expired);
-        }
-        if r.nbf.is_some_and(|nbf| nbf > now as f64 + leeway) {
-            return Err(InvalidToken::NotYetValid);
-        }
-        let aud_ok = match &r.aud {
-            None => true,
-            Some(OneOrMany::One(a)) => self.issuer.audiences.iter().any(|x| x == a),
-            Some(OneOrMany::Many(l)) => l.iter().any(|a| self.issuer.audiences.iter().any(|x| x == a)),
-        };
-        if !aud_ok {
-            return Err(InvalidToken::Audience);
-        }
-        Identity::new(
-            r.sub.as_deref().or(r.username.as_deref()),
-            r.client_id.as_deref(),
-            iss,
-            r.scope.as_deref().unwrap_or_default().split(' '),
-            r.exp.map(|e| e as i64),
-            r.jti.as_deref(),
-        )
+        judge(&self.issuer, r, now)
     }
+}
+
+fn judge(issuer: &IssuerConfig, r: &Response, now: i64) -> Result<Identity, InvalidToken> {
+    if !r.active || r.token_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("refresh_token")) {
+        return Err(InvalidToken::Inactive);
+    }
+    let iss = r.iss.as_deref().unwrap_or(&issuer.issuer);
+    if iss != issuer.issuer {
+        return Err(InvalidToken::UnknownIssuer);
+    }
+    let leeway = issuer.leeway_secs as f64;
+    if r.exp.is_some_and(|exp| (now as f64) > exp + leeway) {
+        return Err(InvalidToken::Expired);
+    }
+    if r.nbf.is_some_and(|nbf| nbf > now as f64 + leeway) {
+        return Err(InvalidToken::NotYetValid);
+    }
+    let aud_ok = match &r.aud {
+        None => true,
+        Some(OneOrMany::One(a)) => issuer.audiences.iter().any(|x| x == a),
+        Some(OneOrMany::Many(l)) => l.iter().any(|a| issuer.audiences.iter().any(|x| x == a)),
+    };
+    if !aud_ok {
+        return Err(InvalidToken::Audience);
+    }
+    Identity::new(
+        r.sub.as_deref().or(r.username.as_deref()),
+        r.client_id.as_deref(),
+        iss,
+        r.scope.as_deref().unwrap_or_default().split(' '),
+        r.exp.map(|e| e as i64),
+        r.jti.as_deref(),
+    )
 }

@@ -160,6 +160,13 @@ pub async fn discover(http: &reqwest::Client, issuer: &str, metrics: &EdgeMetric
     Err(last)
 }
 
+/// Parses a JWKS document as fetched (for fuzzing): how many usable keys it holds.
+#[doc(hidden)]
+pub fn parse_jwks_document(bytes: &[u8]) -> Result<usize, FetchError> {
+    let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| FetchError::Invalid(e.to_string()))?;
+    parse_keys(&doc, "fuzz").map(|k| k.all.len())
+}
+
 fn parse_keys(doc: &serde_json::Value, issuer: &str) -> Result<Keys, FetchError> {
     let list =
         doc.get("keys").and_then(|k| k.as_array()).ok_or_else(|| FetchError::Invalid("no `keys` array".into()))?;

@@ -251,7 +251,11 @@ impl Edge {
     }
 
     /// [`Edge::check`], knowing the client's address (the rate-limit key on public routes).
-    pub async fn check_from(&self, req: &RequestHeader, client_ip: Option<std::net::IpAddr>) -> Result<Allowed, Denial> {
+    pub async fn check_from(
+        &self,
+        req: &RequestHeader,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<Allowed, Denial> {
         let inner = &*self.inner;
         let normalized = match route::normalize(req.uri.path()) {
             Ok(p) => p,
@@ -423,7 +427,9 @@ pub async fn write_refusal(session: &mut Session, denial: &Denial) -> pingora::R
     }
     match denial {
         Denial::Unavailable(_) => resp.insert_header(http::header::RETRY_AFTER, "5")?,
-        Denial::RateLimited { retry_after_secs } => resp.insert_header(http::header::RETRY_AFTER, retry_after_secs.to_string())?,
+        Denial::RateLimited { retry_after_secs } => {
+            resp.insert_header(http::header::RETRY_AFTER, retry_after_secs.to_string())?
+        }
         _ => {}
     }
     if let Denial::BadRequest(_) = denial {
