@@ -262,8 +262,13 @@ mod tests {
 
     #[test]
     fn prefixes_match_on_segment_boundaries() {
-        let cfg =
-            |path: &str| RouteConfig { name: path.into(), path: path.into(), methods: vec![], auth: RouteAuth::None };
+        let cfg = |path: &str| RouteConfig {
+            name: path.into(),
+            path: path.into(),
+            methods: vec![],
+            auth: RouteAuth::None,
+            rate_limit: None,
+        };
         let t = RouteTable::new(&[cfg("/api/"), cfg("/public")], DefaultPolicy::Deny);
         assert_eq!(t.find("/api", &Method::GET).unwrap().name, "/api/");
         assert_eq!(t.find("/api/x", &Method::GET).unwrap().name, "/api/");

@@ -70,7 +70,7 @@ fn serve_answers_on_the_configured_port_and_stops_on_sigterm() {
     let path = dir.path().join("t.toml");
     std::fs::write(
         &path,
-        "[server]\nlisten = \"127.0.0.1:0\"\npid_file = \"/tmp/tokengate-cli-test.pid\"\nupgrade_sock = \"/tmp/tokengate-cli-test.sock\"\n[metrics]\nlisten = \"off\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n[[routes]]\npath = \"/\"\nauth = \"none\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\npid_file = \"/tmp/tokengate-cli-test.pid\"\nupgrade_sock = \"/tmp/tokengate-cli-test.sock\"\ngrace_period_secs = 0\n[metrics]\nlisten = \"off\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n[[routes]]\npath = \"/\"\nauth = \"none\"\n",
     )
     .unwrap();
     let mut child = tokengate()

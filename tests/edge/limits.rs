@@ -56,7 +56,8 @@ fn a_bad_rate_is_a_config_error_naming_the_key() {
 async fn bodies_over_the_limit_get_413_and_never_reach_the_upstream() {
     let s = Stack::start_with(|c| c.server_extra = "max_body_bytes = 1000".into()).await;
     let writer = s.issuer.mint(&Claims::new(&s.issuer).scope("api:write"));
-    let post = |body: reqwest::Body| s.gateway.request(reqwest::Method::POST, "/api/x").bearer_auth(&writer).body(body).send();
+    let post =
+        |body: reqwest::Body| s.gateway.request(reqwest::Method::POST, "/api/x").bearer_auth(&writer).body(body).send();
     assert_eq!(post(vec![b'a'; 1000].into()).await.unwrap().status(), 200);
     let r = post(vec![b'a'; 1001].into()).await.unwrap();
     assert_eq!(r.status(), 413);

@@ -1,0 +1,226 @@
+//! Faults around the gateway: its process killed mid-write, its database locked, its shutdown with requests in flight.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// A `tokengate serve` child process; killed on drop.
+struct Served {
+    child: Child,
+    addrs: std::collections::HashMap<String, String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `tokengate serve --config path` and reads the bound addresses (`proxy`, `admin`) from its log.
+fn serve(path: &std::path::Path) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut addrs = std::collections::HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while addrs.len() < 2 && Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else { continue };
+        for key in ["proxy", "admin"] {
+            if let Some(rest) = line.split(&format!("{key}=")).nth(1) {
+                let addr: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
+                addrs.insert(key.to_string(), addr);
+            }
+        }
+    }
+    assert_eq!(addrs.len(), 2, "tokengate did not report its listeners");
+    Served { child, addrs }
+}
+
+fn config(dir: &std::path::Path, upstream: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("t.toml");
+    let id: u64 = rand::random();
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\npid_file = \"/tmp/tg-faults-{id}.pid\"\nupgrade_sock = \"/tmp/tg-faults-{id}.sock\"\n{extra}\n\
+             [metrics]\nlisten = \"off\"\n[upstream]\nurl = \"{upstream}\"\n\
+             [authorization_server]\nenabled = true\nissuer = \"https://tg.test\"\ndatabase = \"{}\"\nmax_apps = 10000\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\n[[routes]]\npath = \"/\"\nauth = \"none\"\n",
+            dir.join("tokengate.db").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn add_admin(path: &std::path::Path) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .args(["users", "add", "root", "--admin", "--password-stdin", "--config", path.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"root-password").unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_in_the_middle_of_writes_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "http://127.0.0.1:9", "");
+    add_admin(&path);
+    let served = serve(&path);
+    let admin = format!("http://{}", served.addrs["admin"]);
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+
+    // Four writers create apps as fast as they can; the process is killed while they run.
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (admin, acknowledged) = (admin.clone(), acknowledged.clone());
+        writers.push(tokio::spawn(async move {
+            let c = client();
+            for i in 0.. {
+                let body = serde_json::json!({"type": "machine", "name": format!("w{w}-{i}")});
+                match c
+                    .post(format!("{admin}/admin/v1/apps"))
+                    .basic_auth("root", Some("root-password"))
+                    .json(&body)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 201 => {
+                        let v: serde_json::Value = r.json().await.unwrap_or_default();
+                        if let Some(id) = v["client_id"].as_str() {
+                            acknowledged.lock().unwrap().push(id.to_string());
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut served = served;
+    unsafe { kill(served.child.id() as i32, 9) };
+    let _ = served.child.wait();
+    for w in writers {
+        let _ = w.await;
+    }
+    let acked = acknowledged.lock().unwrap().clone();
+    assert!(acked.len() >= 10, "only {} writes were acknowledged before the kill", acked.len());
+
+    let again = serve(&path);
+    let admin = format!("http://{}", again.addrs["admin"]);
+    let list: serde_json::Value = client()
+        .get(format!("{admin}/admin/v1/apps"))
+        .basic_auth("root", Some("root-password"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: std::collections::HashSet<&str> =
+        list["apps"].as_array().unwrap().iter().map(|a| a["client_id"].as_str().unwrap()).collect();
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(id.as_str())).collect();
+    assert!(lost.is_empty(), "{} acknowledged writes lost out of {}: {lost:?}", lost.len(), acked.len());
+    // The count of places agrees with the rows (the counter and the insert are one transaction).
+    assert_eq!(list["count"].as_u64().unwrap() as usize, stored.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_gives_a_clear_503_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "http://127.0.0.1:9", "");
+    add_admin(&path);
+    let served = serve(&path);
+    let admin = format!("http://{}", served.addrs["admin"]);
+    // Warm the admin's credential cache, so the write below is the only thing that needs the database's write lock.
+    let r =
+        client().get(format!("{admin}/admin/v1/apps")).basic_auth("root", Some("root-password")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Another process takes the write lock and holds it past the 5 s busy timeout.
+    let db = dir.path().join("tokengate.db");
+    let mut locker = Command::new("python3")
+        .args(["-c", "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(12)", db.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    BufReader::new(locker.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+
+    let r = client()
+        .post(format!("{admin}/admin/v1/apps"))
+        .basic_auth("root", Some("root-password"))
+        .json(&serde_json::json!({"type": "machine", "name": "during the lock"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(body["error_description"].as_str().unwrap().contains("locked"), "{body}");
+    let _ = locker.kill();
+    let _ = locker.wait();
+
+    let list: serde_json::Value = client()
+        .get(format!("{admin}/admin/v1/apps"))
+        .basic_auth("root", Some("root-password"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["count"], 0);
+    let r = client()
+        .post(format!("{admin}/admin/v1/apps"))
+        .basic_auth("root", Some("root-password"))
+        .json(&serde_json::json!({"type": "machine", "name": "after the lock"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "the store recovers by itself");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_requests_in_flight_finish_then_exits() {
+    let upstream = TestUpstream::start().await;
+    upstream.set_mode(UpstreamMode::Delay(Duration::from_millis(1500)));
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &upstream.url(), "grace_period_secs = 3\ngraceful_shutdown_timeout_secs = 2\n");
+    let mut served = serve(&path);
+    let url = format!("http://{}/slow", served.addrs["proxy"]);
+    let in_flight = tokio::spawn(async move { client().get(url).send().await.map(|r| r.status().as_u16()) });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(upstream.hits(), 1, "the request is in flight");
+    let sent = Instant::now();
+    unsafe { kill(served.child.id() as i32, 15) };
+    assert_eq!(in_flight.await.unwrap().expect("the in-flight request is answered"), 200);
+    let status = served.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(sent.elapsed() < Duration::from_secs(10), "shutdown took {:?}", sent.elapsed());
+}
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
