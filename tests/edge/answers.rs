@@ -151,3 +151,14 @@ async fn slow_upstream_gets_504() {
     assert_eq!(r.status(), 504);
     assert_eq!(json(r).await["error"], "upstream_timeout");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_resetting_connections_gets_502_and_the_gateway_carries_on() {
+    let s = Stack::start().await;
+    s.upstream.set_mode(UpstreamMode::Reset);
+    let r = s.gateway.get("/public/x", None).await;
+    assert_eq!(r.status(), 502);
+    assert_eq!(json(r).await["error"], "bad_gateway");
+    s.upstream.set_mode(UpstreamMode::Normal);
+    assert_eq!(s.gateway.get("/public/x", None).await.status(), 200);
+}

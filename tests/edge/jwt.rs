@@ -200,3 +200,30 @@ async fn a_verified_token_is_cached_until_its_exp_on_the_injected_clock() {
     s.gateway.clock.set(exp + 31);
     assert!(reason(&s, &token).await.contains("expired"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kid_tricks_find_no_key() {
+    let s = Stack::start().await;
+    let claims = Claims::new(&s.issuer).to_json();
+    for kid in ["../../../../etc/passwd", "es-1' OR '1'='1", "es-1\u{0000}", "", "/dev/null", "es-1/../es-1", "*"] {
+        let t = s.issuer.mint_with("es-1", json!({"kid": kid}), claims.clone());
+        assert_eq!(status(&s, &t).await, 401, "{kid:?}");
+    }
+    assert_eq!(s.upstream.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn algorithm_mix_ups_are_refused() {
+    let s = Stack::start_with(|c| c.issuer_extra = "algorithms = [\"RS256\", \"PS256\", \"ES256\", \"EdDSA\"]".into()).await;
+    s.issuer.add_key(Alg::RS256, "rs-1");
+    let claims = Claims::new(&s.issuer).to_json();
+    // Signed RS256, labelled PS256 (same key family, other padding); labelled ES256 or EdDSA with an RSA kid.
+    for alg in ["PS256", "ES256", "EdDSA", "RS384"] {
+        let t = s.issuer.mint_with("rs-1", json!({"alg": alg}), claims.clone());
+        assert_eq!(status(&s, &t).await, 401, "{alg}");
+    }
+    // Signed ES256, labelled RS256 with the EC kid.
+    let t = s.issuer.mint_with("es-1", json!({"alg": "RS256"}), claims);
+    assert_eq!(status(&s, &t).await, 401);
+    assert_eq!(s.upstream.hits(), 0);
+}
