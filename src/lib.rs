@@ -102,6 +102,8 @@ pub mod proxy;
 #[doc(hidden)]
 pub mod registry;
 #[doc(hidden)]
+pub mod reload;
+#[doc(hidden)]
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};

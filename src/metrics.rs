@@ -78,6 +78,8 @@ pub struct EdgeMetrics {
     pub upstream_duration: Histogram,
     upstream_errors: IntCounterVec,
     no_route: RouteHandles,
+    /// The caches of the edge currently serving (it changes on a configuration reload).
+    caches: std::sync::RwLock<Option<[std::sync::Weak<crate::edge::cache::TokenCache>; 2]>>,
 }
 
 impl EdgeMetrics {
@@ -120,6 +122,7 @@ impl EdgeMetrics {
             upstream_duration: histogram("tokengate_upstream_duration_seconds", REMOTE_BUCKETS),
             upstream_errors: counter_vec("tokengate_upstream_errors_total", &["status"]),
             no_route,
+            caches: std::sync::RwLock::new(None),
         }
     }
 
@@ -168,9 +171,27 @@ impl EdgeMetrics {
         self.jwks_keys.with_label_values(&[issuer]).set(n as i64);
     }
 
-    /// The cache size gauges, to be refreshed at scrape time.
-    pub fn cache_entries(&self) -> prometheus::IntGaugeVec {
-        self.cache_entries.clone()
+    /// Points the cache size gauges at the caches of the edge now serving.
+    pub fn watch_caches(
+        &self,
+        jwt: &std::sync::Arc<crate::edge::cache::TokenCache>,
+        opaque: &std::sync::Arc<crate::edge::cache::TokenCache>,
+    ) {
+        if let Ok(mut c) = self.caches.write() {
+            *c = Some([std::sync::Arc::downgrade(jwt), std::sync::Arc::downgrade(opaque)]);
+        }
+    }
+
+    /// Registers the cache size gauges, read from the current edge's caches at each scrape.
+    pub fn register_cache_gauges(self: &std::sync::Arc<Self>, registry: &Registry) -> prometheus::Result<()> {
+        let me = std::sync::Arc::downgrade(self);
+        registry.register(Box::new(OnScrape::new(self.cache_entries.clone(), move |g| {
+            let Some(m) = me.upgrade() else { return };
+            let caches = m.caches.read().ok().and_then(|c| c.clone());
+            for (kind, cache) in ["jwt", "opaque"].iter().zip(caches.iter().flatten()) {
+                g.with_label_values(&[kind]).set(cache.upgrade().map(|c| c.entry_count() as i64).unwrap_or(0));
+            }
+        })))
     }
 
     /// Counts an upstream failure answered with `status`.

@@ -18,6 +18,8 @@ use crate::edge::{Admission, Allowed, Edge};
 /// Per-request state.
 #[derive(Default)]
 pub struct RequestCtx {
+    /// The edge that decided (a configuration reload may swap the current one meanwhile).
+    edge: Option<Edge>,
     /// Set by `request_filter` when the edge let the request through.
     allowed: Option<Allowed>,
     /// When the request was sent upstream.
@@ -63,7 +65,7 @@ impl Upstreams {
 /// tokengate's [`ProxyHttp`]: the edge decides in `request_filter`, identity headers are set in
 /// `upstream_request_filter`, upstream failures become JSON 502/504 answers.
 pub struct Gateway {
-    edge: Edge,
+    edge: Arc<arc_swap::ArcSwap<Edge>>,
     auth_server: Option<axum::Router>,
     upstreams: Upstreams,
     connect_timeout: Duration,
@@ -73,7 +75,12 @@ pub struct Gateway {
 
 impl Gateway {
     /// A proxy in front of `upstreams`, checking requests with `edge`.
-    pub fn new(edge: Edge, upstreams: Upstreams, cfg: &UpstreamConfig, max_body_bytes: u64) -> Self {
+    pub fn new(
+        edge: Arc<arc_swap::ArcSwap<Edge>>,
+        upstreams: Upstreams,
+        cfg: &UpstreamConfig,
+        max_body_bytes: u64,
+    ) -> Self {
         Gateway {
             edge,
             auth_server: None,
@@ -142,7 +149,10 @@ impl ProxyHttp for Gateway {
             write_json(session, 413, "invalid_request", "the request body is too large").await?;
             return Ok(true);
         }
-        match self.edge.admit(session).await? {
+        let edge = Edge::clone(&self.edge.load());
+        let admission = edge.admit(session).await?;
+        ctx.edge = Some(edge);
+        match admission {
             Admission::Allowed(allowed) => {
                 ctx.allowed = Some(allowed);
                 Ok(false)
@@ -191,11 +201,10 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let allowed = ctx
-            .allowed
-            .as_ref()
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "request reached upstream without a decision"))?;
-        self.edge.apply_identity(allowed, upstream_request);
+        let (Some(edge), Some(allowed)) = (&ctx.edge, &ctx.allowed) else {
+            return Err(Error::explain(ErrorType::InternalError, "request reached upstream without a decision"));
+        };
+        edge.apply_identity(allowed, upstream_request);
         ctx.upstream_sent = Some(Instant::now());
         Ok(())
     }
@@ -208,7 +217,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         if let Some(sent) = ctx.upstream_sent.take() {
-            self.edge.metrics().upstream_duration.observe(sent.elapsed().as_secs_f64());
+            self.edge.load().metrics().upstream_duration.observe(sent.elapsed().as_secs_f64());
         }
         Ok(())
     }
@@ -233,7 +242,7 @@ impl ProxyHttp for Gateway {
             _ => (500, "server_error", "internal error"),
         };
         if code >= 500 && *e.esource() == ErrorSource::Upstream {
-            self.edge.metrics().upstream_error(code);
+            self.edge.load().metrics().upstream_error(code);
         }
         if code > 0 {
             tracing::warn!(status = code, error = %e, "request failed");

@@ -135,7 +135,8 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
     edge.register_metrics(&registry_metrics).map_err(|e| std::io::Error::other(format!("metrics: {e}")))?;
 
     let (upstreams, health) = Upstreams::new(&config.upstream)?;
-    let mut gateway = Gateway::new(edge.clone(), upstreams, &config.upstream, config.server.max_body_bytes);
+    let current = Arc::new(arc_swap::ArcSwap::from_pointee(edge.clone()));
+    let mut gateway = Gateway::new(current.clone(), upstreams, &config.upstream, config.server.max_body_bytes);
     if let Some(az) = &auth_server {
         gateway = gateway.with_auth_server(az.router());
     }
@@ -166,6 +167,20 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
         svc.threads = Some(1);
         server.add_service(svc);
     }
+
+    let path = (config.source != "<embedded default>").then(|| std::path::PathBuf::from(&config.source));
+    let mut reloader = pingora::services::background::background_service(
+        "tokengate reload",
+        crate::reload::Reloader {
+            path,
+            running: std::sync::Mutex::new(config.clone()),
+            edge: current,
+            clock: options.clock.clone(),
+            local: auth_server.clone(),
+        },
+    );
+    reloader.threads = Some(1);
+    server.add_service(reloader);
 
     let demo_addrs = demo.as_ref().map(|d| d.addrs());
     Ok(Process { server, proxy_addr, metrics_addr, demo: demo_addrs, admin_addr, registry, edge, _runtime: runtime })

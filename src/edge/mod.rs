@@ -37,7 +37,7 @@ use prometheus::Registry;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{EdgeConfig, IssuerConfig, RouteAuth, TokenSource};
-use crate::metrics::{EdgeMetrics, OnScrape, RouteHandles};
+use crate::metrics::{EdgeMetrics, RouteHandles};
 use cache::{Entry, TokenCache};
 pub use deny::{Denial, InvalidToken, Outcome};
 pub use identity::Identity;
@@ -80,8 +80,8 @@ struct Inner {
     by_name: HashMap<String, usize>,
     introspector: Option<Introspector>,
     local: Option<Local>,
-    jwt_cache: TokenCache,
-    opaque_cache: TokenCache,
+    jwt_cache: Arc<TokenCache>,
+    opaque_cache: Arc<TokenCache>,
     clock: Arc<dyn Clock>,
     metrics: Arc<EdgeMetrics>,
 }
@@ -116,6 +116,7 @@ pub struct EdgeBuilder {
     clock: Arc<dyn Clock>,
     http: Option<reqwest::Client>,
     local: Option<Local>,
+    metrics: Option<Arc<EdgeMetrics>>,
 }
 
 impl EdgeBuilder {
@@ -138,12 +139,18 @@ impl EdgeBuilder {
         self
     }
 
+    /// Counts in the metrics of an earlier edge (a configuration reload keeps the series and their values).
+    pub fn shared_metrics(mut self, metrics: Arc<EdgeMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// Builds the edge. Nothing is fetched yet: run [`Edge::run_background`] (or add [`Edge::background_service`] to
     /// a Pingora server) to load keys and keep them fresh.
     pub fn build(self) -> Edge {
         crate::install_crypto_provider();
         let cfg = self.config;
-        let metrics = Arc::new(EdgeMetrics::new());
+        let metrics = self.metrics.unwrap_or_else(|| Arc::new(EdgeMetrics::new()));
         let http = self.http.unwrap_or_else(default_http_client);
         let routes = RouteTable::new(&cfg.routes, cfg.default);
         let handles = routes.all().map(|r| metrics.route(&r.name)).collect();
@@ -156,10 +163,13 @@ impl EdgeBuilder {
         let introspector =
             issuers.iter().find_map(|i| Introspector::new(&i.cfg, i.keys.clone(), http.clone(), metrics.clone()));
         let [jwt_hit, jwt_miss, opaque_hit, opaque_miss] = metrics.cache.clone();
+        let jwt_cache = Arc::new(TokenCache::new(cfg.cache_capacity, jwt_hit, jwt_miss));
+        let opaque_cache = Arc::new(TokenCache::new(cfg.cache_capacity, opaque_hit, opaque_miss));
+        metrics.watch_caches(&jwt_cache, &opaque_cache);
         Edge {
             inner: Arc::new(Inner {
-                jwt_cache: TokenCache::new(cfg.cache_capacity, jwt_hit, jwt_miss),
-                opaque_cache: TokenCache::new(cfg.cache_capacity, opaque_hit, opaque_miss),
+                jwt_cache,
+                opaque_cache,
                 cfg,
                 routes,
                 handles,
@@ -188,7 +198,7 @@ fn default_http_client() -> reqwest::Client {
 impl Edge {
     /// Starts building an edge from its configuration.
     pub fn builder(config: EdgeConfig) -> EdgeBuilder {
-        EdgeBuilder { config, clock: Arc::new(SystemClock), http: None, local: None }
+        EdgeBuilder { config, clock: Arc::new(SystemClock), http: None, local: None, metrics: None }
     }
 
     /// The configuration this edge runs.
@@ -204,13 +214,12 @@ impl Edge {
     /// Registers every `tokengate_*` series in `registry`.
     pub fn register_metrics(&self, registry: &Registry) -> prometheus::Result<()> {
         self.inner.metrics.register(registry)?;
-        let weak = Arc::downgrade(&self.inner);
-        registry.register(Box::new(OnScrape::new(self.inner.metrics.cache_entries(), move |g| {
-            if let Some(inner) = weak.upgrade() {
-                g.with_label_values(&["jwt"]).set(inner.jwt_cache.entry_count() as i64);
-                g.with_label_values(&["opaque"]).set(inner.opaque_cache.entry_count() as i64);
-            }
-        })))
+        self.inner.metrics.register_cache_gauges(registry)
+    }
+
+    /// The metrics, to share with an edge built later (see [`EdgeBuilder::shared_metrics`]).
+    pub fn shared_metrics(&self) -> Arc<EdgeMetrics> {
+        self.inner.metrics.clone()
     }
 
     /// Applies pending cache maintenance, so that the cache size gauges are exact at the next scrape (moka counts

@@ -214,7 +214,8 @@ async fn kid_tricks_find_no_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn algorithm_mix_ups_are_refused() {
-    let s = Stack::start_with(|c| c.issuer_extra = "algorithms = [\"RS256\", \"PS256\", \"ES256\", \"EdDSA\"]".into()).await;
+    let s = Stack::start_with(|c| c.issuer_extra = "algorithms = [\"RS256\", \"PS256\", \"ES256\", \"EdDSA\"]".into())
+        .await;
     s.issuer.add_key(Alg::RS256, "rs-1");
     let claims = Claims::new(&s.issuer).to_json();
     // Signed RS256, labelled PS256 (same key family, other padding); labelled ES256 or EdDSA with an RSA kid.

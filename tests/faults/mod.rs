@@ -224,3 +224,63 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits() {
 extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_routes_and_a_bad_file_is_refused_while_the_old_one_serves() {
+    let issuer = TestIssuer::start().await;
+    let upstream = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.toml");
+    let id: u64 = rand::random();
+    let write = |scope: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\npid_file = \"/tmp/tg-hup-{id}.pid\"\nupgrade_sock = \"/tmp/tg-hup-{id}.sock\"\ngrace_period_secs = 0\n\
+                 [metrics]\nlisten = \"off\"\n[upstream]\nurl = \"{}\"\n\
+                 [authorization_server]\nenabled = true\nissuer = \"https://tg.test\"\ndatabase = \"{}\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+                 [[auth.issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\nalgorithms = [\"ES256\"]\n\
+                 [[routes]]\npath = \"/api/\"\nscopes = [\"{scope}\"]\n",
+                upstream.url(),
+                dir.path().join("tokengate.db").display(),
+                issuer.issuer_url()
+            ),
+        )
+        .unwrap()
+    };
+    write("api:read");
+    let served = serve(&path);
+    let url = format!("http://{}/api/x", served.addrs["proxy"]);
+    let token = issuer.mint(&Claims::new(&issuer).scope("api:read"));
+    let status = || async { client().get(&url).bearer_auth(&token).send().await.unwrap().status().as_u16() };
+    let mut ready = false;
+    for _ in 0..100 {
+        if status().await == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the gateway never accepted the token");
+
+    // The route now demands another scope: after SIGHUP the same token gets 403.
+    write("api:admin");
+    unsafe { kill(served.child.id() as i32, 1) };
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if status().await == 403 {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reloaded, "the new route never took effect");
+
+    // A broken file is refused; the running configuration keeps answering as before.
+    std::fs::write(&path, "[server]\nthreads = \"many\"\n").unwrap();
+    unsafe { kill(served.child.id() as i32, 1) };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(status().await, 403);
+    let ok_token = issuer.mint(&Claims::new(&issuer).scope("api:admin"));
+    assert_eq!(client().get(&url).bearer_auth(&ok_token).send().await.unwrap().status(), 200);
+}

@@ -1,0 +1,103 @@
+//! Configuration reload on SIGHUP: the file is read and validated again; a bad file is refused (every problem
+//! logged) and the running configuration keeps serving; a good one replaces the edge (`[auth]` and `[[routes]]`)
+//! once its issuers' keys are loaded, without dropping a request. Other sections need a restart, and a reload that
+//! changes them says so.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::edge::Edge;
+
+/// How long a new edge gets to load its issuers' keys before the reload is abandoned.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Watches SIGHUP and swaps the edge.
+pub struct Reloader {
+    /// The file to read again; `None` for the embedded default (nothing to reload).
+    pub path: Option<PathBuf>,
+    /// The configuration running now.
+    pub running: std::sync::Mutex<Config>,
+    /// The edge the proxy reads.
+    pub edge: Arc<ArcSwap<Edge>>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The built-in authorization server, trusted by every edge.
+    pub local: Option<Arc<crate::authz::AuthServer>>,
+}
+
+fn outside_edge(c: &Config) -> String {
+    format!("{:?}{:?}{:?}{:?}{:?}{:?}", c.server, c.metrics, c.upstream, c.authorization_server, c.admin, c.demo)
+}
+
+impl Reloader {
+    async fn reload(
+        &self,
+        shutdown: &tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(Edge, tokio::sync::watch::Sender<bool>), String> {
+        let path = self.path.as_ref().ok_or("running on the embedded default configuration: nothing to reload")?;
+        let config = Config::load(path, true).map_err(|e| e.to_string())?;
+        let current = self.edge.load_full();
+        let mut builder =
+            Edge::builder(config.edge.clone()).clock(self.clock.clone()).shared_metrics(current.shared_metrics());
+        if let Some(az) = &self.local {
+            builder = builder.local_issuer(az.issuer_config(), az.clone());
+        }
+        let edge = builder.build();
+        let (stop, watch) = tokio::sync::watch::channel(false);
+        let background = edge.clone();
+        tokio::spawn(async move { background.run_background(watch).await });
+        let started = tokio::time::Instant::now();
+        while !edge.ready() {
+            if started.elapsed() > READY_TIMEOUT || shutdown.has_changed().unwrap_or(true) {
+                let _ = stop.send(true);
+                return Err("the new configuration's issuer keys could not be loaded in time".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if let Ok(mut running) = self.running.lock() {
+            if outside_edge(&running) != outside_edge(&config) {
+                tracing::warn!(
+                    "configuration reload: changes outside [auth] and [[routes]] take effect at the next restart"
+                );
+            }
+            running.edge = config.edge.clone();
+        }
+        Ok((edge, stop))
+    }
+}
+
+#[async_trait]
+impl pingora::services::background::BackgroundService for Reloader {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::error!("cannot watch SIGHUP: configuration reload disabled");
+            return;
+        };
+        let mut previous: Option<tokio::sync::watch::Sender<bool>> = None;
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {}
+                _ = shutdown.changed() => return,
+            }
+            match self.reload(&shutdown).await {
+                Ok((edge, stop)) => {
+                    self.edge.store(Arc::new(edge));
+                    // The previous reload's background work ends; the first edge's runs as a service until shutdown.
+                    if let Some(old) = previous.replace(stop) {
+                        let _ = old.send(true);
+                    }
+                    tracing::info!("configuration reloaded");
+                }
+                Err(e) => {
+                    tracing::error!("configuration reload refused, the running configuration keeps serving:\n{e}")
+                }
+            }
+        }
+    }
+}
