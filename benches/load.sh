@@ -2,8 +2,9 @@
 # benches/load.sh: load test of tokengate next to nginx and Apache httpd + mod_auth_openidc, on this one machine.
 #
 # Usage (as root, from anywhere):
-#   benches/load.sh                                   # default: wrk -t2 -c32 -d10s, 3 interleaved rounds (~9 min)
-#   DURATION=5s ROUNDS=1 benches/load.sh              # a quick check (~3 min after the build)
+#   benches/load.sh                          # default: wrk -t2 -c32 -d10s, 3 interleaved rounds: ~5 min + the build
+#   DURATION=5s ROUNDS=1 benches/load.sh     # a quick check: ~1 min + the build
+# (the build: nothing when target/release/tokengate is up to date, ~2 min after an edit, ~6 min from scratch)
 #
 # Environment:
 #   DURATION=10s     wrk -d per run            CONNECTIONS=32   wrk -c        THREADS=2   wrk -t
@@ -274,6 +275,13 @@ JWT=$(json_field "$T/jwt.json" access_token)
 curl -sf -u demo:demo-secret -d grant_type=client_credentials -d scope=api:read -d format=opaque \
     "http://127.0.0.1:$P_DEMO_ISSUER/token" >"$T/opaque.json" || die "the demo issuer refused to issue an opaque token"
 OPAQUE=$(json_field "$T/opaque.json" access_token)
+# Tokens without api:read, to check that the scope rules are enforced (403 insufficient_scope).
+curl -sf -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials -d scope=api:write \
+    "http://127.0.0.1:$P_TG/oauth2/token" >"$T/jwt-write.json" || die "the built-in token endpoint refused scope api:write"
+JWT_WRITE=$(json_field "$T/jwt-write.json" access_token)
+curl -sf -u demo:demo-secret -d grant_type=client_credentials -d scope=api:write -d format=opaque \
+    "http://127.0.0.1:$P_DEMO_ISSUER/token" >"$T/opaque-write.json" || die "the demo issuer refused scope api:write"
+OPAQUE_WRITE=$(json_field "$T/opaque-write.json" access_token)
 case "$JWT" in eyJ*.*.*) ;; *) die "the built-in server's access token is not a JWT: $JWT" ;; esac
 case "$OPAQUE" in *.*) die "the demo issuer's opaque token looks like a JWT" ;; esac
 # The same JWT with its signature's last characters changed.
@@ -304,14 +312,18 @@ expect 200 "2 nginx proxy" -H "$AUTH_JWT" "http://127.0.0.1:$P_NGINX_PROXY$U_API
 expect 200 "3a Apache JWT, valid token" -H "$AUTH_JWT" "http://127.0.0.1:$P_APACHE_JWT$U_API"
 expect 401 "3a Apache JWT, no token" "http://127.0.0.1:$P_APACHE_JWT$U_API"
 expect 401 "3a Apache JWT, tampered signature" -H "Authorization: Bearer $BAD_JWT" "http://127.0.0.1:$P_APACHE_JWT$U_API"
+expect 403 "3a Apache JWT, token without api:read" -H "Authorization: Bearer $JWT_WRITE" "http://127.0.0.1:$P_APACHE_JWT$U_API"
 expect 200 "3b Apache opaque, valid token" -H "$AUTH_OPAQUE" "http://127.0.0.1:$P_APACHE_OPAQUE$U_API"
 expect 401 "3b Apache opaque, no token" "http://127.0.0.1:$P_APACHE_OPAQUE$U_API"
+expect 403 "3b Apache opaque, token without api:read" -H "Authorization: Bearer $OPAQUE_WRITE" "http://127.0.0.1:$P_APACHE_OPAQUE$U_API"
 expect 200 "4 tokengate auth=none" -H "$AUTH_JWT" "http://127.0.0.1:$P_TG/none/items"
 expect 200 "5 tokengate JWT, valid token" -H "$AUTH_JWT" "http://127.0.0.1:$P_TG$U_API"
 expect 401 "5 tokengate JWT, no token" "http://127.0.0.1:$P_TG$U_API"
 expect 401 "5 tokengate JWT, tampered signature" -H "Authorization: Bearer $BAD_JWT" "http://127.0.0.1:$P_TG$U_API"
+expect 403 "5 tokengate JWT, token without api:read" -H "Authorization: Bearer $JWT_WRITE" "http://127.0.0.1:$P_TG$U_API"
 expect 200 "6 tokengate opaque, valid token" -H "$AUTH_OPAQUE" "http://127.0.0.1:$P_TG$U_API"
 expect 401 "6 tokengate opaque, no token" "http://127.0.0.1:$P_TG$U_API"
+expect 403 "6 tokengate opaque, token without api:read" -H "Authorization: Bearer $OPAQUE_WRITE" "http://127.0.0.1:$P_TG$U_API"
 expect 401 "6 tokengate opaque, unknown token" -H "Authorization: Bearer not-a-token-that-was-issued" "http://127.0.0.1:$P_TG$U_API"
 expect 200 "7 tokengate, first JWT of the file" -H "Authorization: Bearer $(head -n 1 "$T/tokens.txt")" "http://127.0.0.1:$P_TG$U_API"
 expect 200 "7 tokengate, last JWT of the file" -H "Authorization: Bearer $(tail -n 1 "$T/tokens.txt")" "http://127.0.0.1:$P_TG$U_API"
@@ -344,6 +356,9 @@ run() { # round target url [wrk options...] [-- script args...]
     sleep 1
 }
 
+tls_calls() { grep -c . "$T/nginx-tls/access.log" 2>/dev/null || true; }
+TLS_CALLS_BEFORE=$(tls_calls)
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 TARGET_LIST="upstream nginx-proxy apache-jwt apache-opaque tg-none tg-jwt tg-opaque tg-jwt-10k tg-token"
 RSS_AFTER_7=()
 JWT_HIT='tokengate_token_cache_requests_total{kind="jwt",result="hit"}'
@@ -411,12 +426,13 @@ meta nginx "$(nginx -v 2>&1 | sed 's/^nginx version: //')"
 meta apache "$(apache2 -v | sed -n 's/^Server version: //p') (mpm_event)"
 meta mod_auth_openidc "$(dpkg-query -W -f '${Version}' libapache2-mod-auth-openidc 2>/dev/null || echo '?')"
 meta wrk "$(wrk -v 2>&1 | head -1 | sed 's/ Copyright.*//')"
+meta load "load average $LOADAVG when the measurements started (other work on the machine shows here)"
 meta rustc "$(rustc --version 2>/dev/null || echo '?')"
-meta rss_idle "tokengate VmRSS after start and setup (authorization server holding $TOKENS+ issued tokens, caches nearly empty): $((RSS_IDLE / 1024)) MiB; after the curl checks: $((RSS_CHECKED / 1024)) MiB"
+meta rss_idle "tokengate VmRSS after start and setup ($TOKENS tokens minted for target 7, token caches nearly empty): $((RSS_IDLE / 1024)) MiB; after the curl checks: $((RSS_CHECKED / 1024)) MiB"
 meta rss_after_7 "tokengate VmRSS after target 7 (JWT cache full of ~$TOKENS verified tokens), per round: $(for r in "${RSS_AFTER_7[@]}"; do printf '%s MiB ' "$((r / 1024))"; done)"
 meta rss_final "tokengate VmRSS at the end of the run: $(($(rss_kb) / 1024)) MiB"
 meta note "Target 7 costs a cache miss and a signature check only on each token's first use: in a run of N requests over $TOKENS tokens, at most $TOKENS are misses (round 1), and later rounds are all hits (tokens live 1 h, the cache holds 100,000). The cache counters above give the exact split."
-meta note "Target 8 writes every issued token to the authorization server's SQLite store; the store grows over the rounds."
+meta note "Apache's calls through the TLS front (JWKS fetches and introspections) during the measurements: $(($(tls_calls) - TLS_CALLS_BEFORE)) (its JWKS and introspection results are cached, so this stays near 0)."
 meta note "The client (wrk, $THREADS threads), the server under test and the upstream share the machine's $(nproc) cores: the numbers compare the targets with each other on this machine, they are not capacities."
 if awk -F'\t' 'NR > 1 && ($7 > 0 || $8 > 0) {f = 1} END {exit !f}' "$RAW"; then
     meta note "Some runs had non-2xx answers or socket errors (see the table): those numbers do not measure successful requests only."

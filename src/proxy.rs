@@ -222,6 +222,12 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
+    /// A client closing its connection is routine, not an error worth a log line.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, error: &Error) -> bool {
+        *error.esource() == ErrorSource::Downstream
+            && matches!(error.etype(), ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError)
+    }
+
     /// Upstream failures: 504 for timeouts, 502 otherwise, each with a JSON body.
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestCtx) -> FailToProxy {
         let (code, error, description) = match (e.esource(), e.etype()) {

@@ -109,7 +109,7 @@ def report(raw_path, meta_path, out_md, out_svg):
     lines.append("")
     lines.append("## Machine")
     lines.append("")
-    for k in ["nproc", "cpu", "memory", "kernel", "tokengate", "nginx", "apache", "mod_auth_openidc", "wrk", "rustc"]:
+    for k in ["nproc", "cpu", "memory", "kernel", "tokengate", "nginx", "apache", "mod_auth_openidc", "wrk", "rustc", "load"]:
         if k in m:
             lines.append(f"- **{k}**: {m[k]}")
     lines.append("")
@@ -122,7 +122,8 @@ def report(raw_path, meta_path, out_md, out_svg):
         "answering a static 200 with a 38-byte JSON body. tokengate runs 2 worker threads, the nginx proxy 2 workers, "
         "Apache 2 processes x 64 threads (mpm_event). Targets 1, 2 and 4 receive the same `Authorization: Bearer` "
         "header as target 5 (ignored), so that every target reads the same request. Before measuring, each target "
-        "was checked with curl: 200 with the valid token, 401 without (and 401 with a tampered JWT for 3a and 5).")
+        "was checked with curl: 200 with the valid token, 401 without; also 401 with a tampered JWT (3a, 5) or an unknown opaque token (6), "
+        "and 403 with a token lacking `api:read` (3a, 3b, 5, 6), so the numbers measure real checks.")
     lines.append("")
     lines.append("- **1**: the upstream directly. **2**: nginx as a reverse proxy with upstream keepalive: the baseline.")
     lines.append("- **3a / 3b**: Apache httpd + mod_auth_openidc (`AuthType oauth20`), one virtual host verifying JWTs "
