@@ -198,7 +198,7 @@ pub fn identity(parsed: &Parsed<'_>) -> Result<Identity, InvalidToken> {
 
 /// When a verified token stops being acceptable: `exp` plus the leeway.
 pub fn valid_until(parsed: &Parsed<'_>, issuer: &IssuerConfig) -> i64 {
-    parsed.claims.exp.map(|e| e as i64).unwrap_or(0) + issuer.leeway_secs as i64
+    parsed.claims.exp.map(|e| e as i64).unwrap_or(0).saturating_add(issuer.leeway_secs as i64)
 }
 
 #[cfg(test)]
@@ -211,6 +211,19 @@ mod tests {
             assert!(parse_algorithm(n).is_err(), "{n}");
         }
         assert_eq!(parse_algorithm("EdDSA").unwrap(), Algorithm::EdDSA);
+    }
+
+    #[test]
+    fn a_huge_exp_does_not_overflow() {
+        // Regression (fuzz/regressions/jwt_parse/ki2-valid-until-overflow).
+        let cfg = crate::Config::from_toml(
+            "[upstream]\nurl = \"http://127.0.0.1:1\"\n[[auth.issuers]]\nissuer = \"https://i\"\naudiences = [\"a\"]\n",
+            "t",
+        )
+        .unwrap();
+        let token = format!("{}.{}.c2ln", URL_SAFE_NO_PAD.encode(br#"{"alg":""}"#), URL_SAFE_NO_PAD.encode(br#"{"exp":1e30}"#));
+        let parsed = parse(&token).unwrap();
+        assert_eq!(valid_until(&parsed, &cfg.edge.issuers[0]), i64::MAX);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //!
 //! Normalisation decodes percent-escapes, resolves `.` and `..`, merges `//`, and drops `;parameters` (as Tomcat and
 //! Spring do), so that `/public/..;/api/x` or `/public/%2e%2e/api/x` is matched as `/api/x`. Escapes that an upstream
-//! may or may not decode — an encoded slash, backslash or percent sign (`%2F`, `%5C`, `%25`: double encoding) — make
-//! the path ambiguous and are refused, as are control bytes and `..` above the root. The path forwarded upstream is
+//! may or may not decode — an encoded slash, backslash, percent sign or semicolon (`%2F`, `%5C`, `%25`: double
+//! encoding, `%3B`) — make the path ambiguous and are refused, as are control bytes and `..` above the root. The path forwarded upstream is
 //! never rewritten.
 
 use std::borrow::Cow;
@@ -18,7 +18,7 @@ use crate::config::{DefaultPolicy, RouteAuth, RouteConfig};
 pub enum PathError {
     /// Does not start with `/`.
     NotAbsolute,
-    /// `%2F`, `%5C` or `%25`: the upstream might read it either way.
+    /// `%2F`, `%5C`, `%25` or `%3B`: the upstream might read it either way.
     AmbiguousEscape,
     /// A `%` not followed by two hex digits.
     BadEscape,
@@ -90,7 +90,8 @@ pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
             };
             let v = h * 16 + l;
             match v {
-                b'/' | b'\\' | b'%' => return Err(PathError::AmbiguousEscape),
+                // Upstreams differ on whether these are data or syntax once decoded: refuse rather than guess.
+                b'/' | b'\\' | b'%' | b';' => return Err(PathError::AmbiguousEscape),
                 0..=0x1f | 0x7f => return Err(PathError::ForbiddenByte),
                 _ => decoded.push(v),
             }
@@ -256,6 +257,8 @@ mod tests {
         assert_eq!(normalize("/public\\..\\api"), Err(PathError::ForbiddenByte));
         assert_eq!(normalize("/x%00"), Err(PathError::ForbiddenByte));
         assert_eq!(normalize("/x%zz"), Err(PathError::BadEscape));
+        // Regression (fuzz/regressions/path_normalize/ki1-encoded-semicolon): a decoded `;` read as a parameter.
+        assert_eq!(normalize("/public%3b/../api"), Err(PathError::AmbiguousEscape));
         assert_eq!(normalize("/../etc"), Err(PathError::AboveRoot));
         assert_eq!(normalize("api"), Err(PathError::NotAbsolute));
     }
