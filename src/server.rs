@@ -77,6 +77,7 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
 
     let conf = ServerConf {
         threads: config.server.threads,
+        work_stealing: config.server.work_stealing,
         grace_period_seconds: Some(config.server.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(config.server.graceful_shutdown_timeout.as_secs()),
         pid_file: config.server.pid_file.clone(),

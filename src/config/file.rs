@@ -46,6 +46,7 @@ pub struct FileServer {
     pub pid_file: Option<String>,
     pub upgrade_sock: Option<String>,
     pub max_body_bytes: Option<i64>,
+    pub work_stealing: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

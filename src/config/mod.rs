@@ -61,6 +61,8 @@ pub struct ServerConfig {
     pub upgrade_sock: String,
     /// Largest request body forwarded; larger ones get 413.
     pub max_body_bytes: u64,
+    /// One work-stealing runtime for the worker threads (true), or one runtime per thread (false).
+    pub work_stealing: bool,
 }
 
 /// `[metrics]`.
@@ -550,6 +552,7 @@ impl<'t> Validator<'t> {
             pid_file: s.pid_file.unwrap_or_else(|| "/tmp/tokengate.pid".into()),
             upgrade_sock: s.upgrade_sock.unwrap_or_else(|| "/tmp/tokengate_upgrade.sock".into()),
             max_body_bytes: self.positive("server.max_body_bytes", s.max_body_bytes, 10 * 1024 * 1024, 1 << 40),
+            work_stealing: s.work_stealing.unwrap_or(true),
         };
 
         let m = f.metrics.unwrap_or_default();
