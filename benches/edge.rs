@@ -63,7 +63,10 @@ impl SigningKey {
                 let kp = RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA keygen");
                 let c = PublicKeyComponents::<Vec<u8>>::from(kp.public_key());
                 let (n, e) = (c.n.as_slice(), c.e.as_slice());
-                let (n, e) = (&n[n.iter().position(|&b| b != 0).unwrap_or(0)..], &e[e.iter().position(|&b| b != 0).unwrap_or(0)..]);
+                let (n, e) = (
+                    &n[n.iter().position(|&b| b != 0).unwrap_or(0)..],
+                    &e[e.iter().position(|&b| b != 0).unwrap_or(0)..],
+                );
                 let jwk = json!({"kty": "RSA", "kid": "rs", "alg": "RS256", "use": "sig", "n": b64(n), "e": b64(e)});
                 let decoding = DecodingKey::from_rsa_raw_components(n, e);
                 let sign = Box::new(move |msg: &[u8]| {
@@ -79,8 +82,11 @@ impl SigningKey {
                 let point = kp.public_key().as_ref().to_vec(); // 0x04 || x || y
                 let (x, y) = (b64(&point[1..33]), b64(&point[33..65]));
                 let decoding = DecodingKey::from_ec_components(&x, &y).expect("EC decoding key");
-                let jwk = json!({"kty": "EC", "kid": "es", "alg": "ES256", "use": "sig", "crv": "P-256", "x": x, "y": y});
-                let sign = Box::new(move |msg: &[u8]| kp.sign(&SystemRandom::new(), msg).expect("ES256 sign").as_ref().to_vec());
+                let jwk =
+                    json!({"kty": "EC", "kid": "es", "alg": "ES256", "use": "sig", "crv": "P-256", "x": x, "y": y});
+                let sign = Box::new(move |msg: &[u8]| {
+                    kp.sign(&SystemRandom::new(), msg).expect("ES256 sign").as_ref().to_vec()
+                });
                 SigningKey { alg, name: "ES256", sign, jwk, decoding }
             }
             Algorithm::EdDSA => {
@@ -215,7 +221,8 @@ where
 
 fn benches(c: &mut Criterion) {
     tokengate::install_crypto_provider();
-    let keys: Vec<SigningKey> = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA].into_iter().map(SigningKey::generate).collect();
+    let keys: Vec<SigningKey> =
+        [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA].into_iter().map(SigningKey::generate).collect();
     let es256 = &keys[1];
     let jwt_token = es256.mint();
     assert!((750..=850).contains(&jwt_token.len()), "ES256 token is {} bytes", jwt_token.len());

@@ -132,7 +132,7 @@ impl Introspector {
             Ok(identity) => {
                 let by_ttl = now + self.cfg.cache_ttl.as_secs() as i64;
                 let until = match r.exp {
-                    Some(exp) => by_ttl.min(exp as i64 + 1),
+                    Some(exp) => by_ttl.min((exp as i64).saturating_add(1)),
                     None => by_ttl,
                 };
                 Entry::active(identity, until, now)

@@ -221,7 +221,8 @@ mod tests {
             "t",
         )
         .unwrap();
-        let token = format!("{}.{}.c2ln", URL_SAFE_NO_PAD.encode(br#"{"alg":""}"#), URL_SAFE_NO_PAD.encode(br#"{"exp":1e30}"#));
+        let token =
+            format!("{}.{}.c2ln", URL_SAFE_NO_PAD.encode(br#"{"alg":""}"#), URL_SAFE_NO_PAD.encode(br#"{"exp":1e30}"#));
         let parsed = parse(&token).unwrap();
         assert_eq!(valid_until(&parsed, &cfg.edge.issuers[0]), i64::MAX);
     }

@@ -50,9 +50,7 @@ fn checked(raw: &[u8], max: usize) -> Result<&str, Denial> {
         return Err(InvalidToken::TooLarge.into());
     }
     let body_end = raw.iter().rposition(|&b| b != b'=').map(|p| p + 1).unwrap_or(0);
-    if body_end == 0
-        || !raw[..body_end].iter().all(|&b| B64TOKEN[b as usize])
-    {
+    if body_end == 0 || !raw[..body_end].iter().all(|&b| B64TOKEN[b as usize]) {
         return Err(InvalidToken::Malformed.into());
     }
     // Checked ASCII above.
