@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Deserialize;
@@ -201,14 +201,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 
 fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, b64) = v.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let raw = String::from_utf8(STANDARD.decode(b64.trim()).ok()?).ok()?;
-    let (id, secret) = raw.split_once(':')?;
-    let dec = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
-    Some((dec(id)?, dec(secret)?))
+    crate::registry::credentials::client_basic(v)?.ok()
 }
 
 #[derive(Deserialize)]

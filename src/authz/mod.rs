@@ -19,8 +19,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 
@@ -231,28 +229,20 @@ impl AuthServer {
         params: &token::Params,
         ip: Option<std::net::IpAddr>,
     ) -> Result<(AppRecord, bool), OAuthError> {
-        let basic = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
-            v.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("basic")).map(|(_, b)| b.trim().to_string())
-        });
+        let basic = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::registry::credentials::client_basic);
         let (client_id, secret, via_basic) = match basic {
-            Some(b) => {
+            Some(decoded) => {
                 if params.get("client_secret").is_some() {
                     return Err(OAuthError::bad("invalid_request", "use one client authentication method"));
                 }
-                let raw = STANDARD
-                    .decode(b)
-                    .ok()
-                    .and_then(|d| String::from_utf8(d).ok())
-                    .ok_or_else(|| OAuthError::invalid_client(true))?;
-                let (id, secret) = raw.split_once(':').ok_or_else(|| OAuthError::invalid_client(true))?;
-                let dec = |s: &str| {
-                    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
-                };
-                let id = dec(id).ok_or_else(|| OAuthError::invalid_client(true))?;
+                let (id, secret) = decoded.map_err(|()| OAuthError::invalid_client(true))?;
                 if params.get("client_id").is_some_and(|c| c != id) {
                     return Err(OAuthError::bad("invalid_request", "client_id differs from the authenticated client"));
                 }
-                (id, Some(dec(secret).ok_or_else(|| OAuthError::invalid_client(true))?), true)
+                (id, Some(secret), true)
             }
             None => {
                 let id = params.get("client_id").ok_or_else(|| OAuthError::invalid_client(false))?.to_string();

@@ -48,6 +48,24 @@ pub fn opaque(bytes: usize) -> String {
     random_b64(bytes)
 }
 
+/// Client credentials from an `Authorization: Basic` value, each part form-urlencoded first (RFC 6749 2.3.1).
+/// `None` when the value is not Basic; `Some(Err(()))` when it is Basic but malformed.
+pub fn client_basic(authorization: &str) -> Option<Result<(String, String), ()>> {
+    let (scheme, b64) = authorization.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decode = || -> Option<(String, String)> {
+        use base64::engine::general_purpose::STANDARD;
+        let raw = String::from_utf8(STANDARD.decode(b64.trim()).ok()?).ok()?;
+        let (id, secret) = raw.split_once(':')?;
+        let unescape =
+            |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+        Some((unescape(id)?, unescape(secret)?))
+    };
+    Some(decode().ok_or(()))
+}
+
 /// Hex SHA-256: how secrets and tokens are stored.
 pub fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -100,6 +118,15 @@ mod tests {
         assert!(phc.starts_with("$argon2id$"));
         assert!(verify_password("correct horse", &phc));
         assert!(!verify_password("wrong", &phc));
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        use base64::Engine;
+        let v = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("my%20app:p%3Ass"));
+        assert_eq!(client_basic(&v), Some(Ok(("my app".into(), "p:ss".into()))));
+        assert_eq!(client_basic("Bearer x"), None);
+        assert_eq!(client_basic("Basic !!!"), Some(Err(())));
     }
 
     #[test]
