@@ -43,6 +43,9 @@ fn db(e: sqlx::Error) -> StoreError {
             let hint = match d.code().as_deref() {
                 Some("8") | Some("1032") => " (the database file is read-only)",
                 Some("13") => " (the disk is full)",
+                Some("10") | Some("778") => {
+                    " (a write to the database file failed: is the disk full, or the file size limited?)"
+                }
                 Some("5") | Some("6") | Some("517") => " (the database is locked by another process)",
                 Some("11") => " (the database file is corrupt)",
                 _ => "",

@@ -21,13 +21,17 @@ impl Drop for Served {
 
 /// Starts `tokengate serve --config path` and reads the bound addresses (`proxy`, `admin`) from its log.
 fn serve(path: &std::path::Path) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
-        .args(["serve", "--config", path.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    serve_with(Command::new(env!("CARGO_BIN_EXE_tokengate")).args(["serve", "--config", path.to_str().unwrap()]))
+}
+
+/// Starts the server with a file-size limit of `kib` KiB: writes beyond it fail as on a full disk.
+fn serve_limited(path: &std::path::Path, kib: u32) -> Served {
+    let script = format!("trap '' XFSZ; ulimit -f {kib}; exec \"$0\" serve --config \"$1\"");
+    serve_with(Command::new("bash").args(["-c", &script, env!("CARGO_BIN_EXE_tokengate"), path.to_str().unwrap()]))
+}
+
+fn serve_with(command: &mut Command) -> Served {
+    let mut child = command.env("NO_COLOR", "1").env("RUST_LOG", "info").stderr(Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -283,4 +287,59 @@ async fn sighup_reloads_routes_and_a_bad_file_is_refused_while_the_old_one_serve
     assert_eq!(status().await, 403);
     let ok_token = issuer.mint(&Claims::new(&issuer).scope("api:admin"));
     assert_eq!(client().get(&url).bearer_auth(&ok_token).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_gives_a_clear_503_keeps_what_was_written_and_recovers_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "http://127.0.0.1:9", "grace_period_secs = 0\n");
+    add_admin(&path);
+    let served = serve_limited(&path, 400);
+    let admin = format!("http://{}", served.addrs["admin"]);
+    let c = client();
+    let create = |i: usize| {
+        let body = serde_json::json!({"type": "web", "name": format!("app {i}"), "description": "x".repeat(600), "redirect_urls": ["https://x.example/cb"]});
+        c.post(format!("{admin}/admin/v1/apps")).basic_auth("root", Some("root-password")).json(&body).send()
+    };
+    let mut created = Vec::new();
+    let mut refusal = None;
+    for i in 0..2000 {
+        let r = create(i).await.unwrap();
+        if r.status() != 201 {
+            refusal = Some((r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap()));
+            break;
+        }
+        created.push(r.json::<serde_json::Value>().await.unwrap()["client_id"].as_str().unwrap().to_string());
+    }
+    let (status, body) = refusal.expect("the file size limit was never reached");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(body["error_description"].as_str().unwrap().contains("disk"), "{body}");
+    drop(served);
+
+    // Restarted without the limit: every acknowledged app is there, the count agrees, and writes work again.
+    let again = serve(&path);
+    let admin = format!("http://{}", again.addrs["admin"]);
+    let list: serde_json::Value = c
+        .get(format!("{admin}/admin/v1/apps"))
+        .basic_auth("root", Some("root-password"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: std::collections::HashSet<&str> =
+        list["apps"].as_array().unwrap().iter().map(|a| a["client_id"].as_str().unwrap()).collect();
+    assert!(created.iter().all(|id| stored.contains(id.as_str())), "an acknowledged app was lost");
+    assert_eq!(list["count"].as_u64().unwrap() as usize, stored.len());
+    let body = serde_json::json!({"type": "machine", "name": "after"});
+    let r = c
+        .post(format!("{admin}/admin/v1/apps"))
+        .basic_auth("root", Some("root-password"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
 }
