@@ -45,12 +45,19 @@ pub struct OAuthError {
     error: &'static str,
     description: String,
     basic_challenge: bool,
+    retry_after: Option<u64>,
 }
 
 impl OAuthError {
     /// An error with status 400.
     pub fn bad(error: &'static str, description: impl Into<String>) -> Self {
-        OAuthError { status: StatusCode::BAD_REQUEST, error, description: description.into(), basic_challenge: false }
+        OAuthError {
+            status: StatusCode::BAD_REQUEST,
+            error,
+            description: description.into(),
+            basic_challenge: false,
+            retry_after: None,
+        }
     }
 
     /// `invalid_client`: 401, with a Basic challenge when the client tried Basic.
@@ -60,6 +67,18 @@ impl OAuthError {
             error: "invalid_client",
             description: "client authentication failed".into(),
             basic_challenge: basic,
+            retry_after: None,
+        }
+    }
+
+    /// Over the client's token rate limit: 429 with `Retry-After` (RFC 6585).
+    pub fn too_many(retry_after_secs: u64) -> Self {
+        OAuthError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            error: "slow_down",
+            description: format!("too many token requests: retry in {retry_after_secs} s"),
+            basic_challenge: false,
+            retry_after: Some(retry_after_secs),
         }
     }
 
@@ -71,6 +90,7 @@ impl OAuthError {
             error: "temporarily_unavailable",
             description: "the authorization server cannot reach its database".into(),
             basic_challenge: false,
+            retry_after: None,
         }
     }
 }
@@ -95,6 +115,11 @@ impl IntoResponse for OAuthError {
             Json(json!({"error": self.error, "error_description": self.description})),
         )
             .into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(http::header::RETRY_AFTER, v);
+            }
+        }
         if self.basic_challenge {
             r.headers_mut()
                 .insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Basic realm=\"tokengate\""));
@@ -112,6 +137,7 @@ pub struct AuthServer {
     clock: Arc<dyn Clock>,
     pending: moka::sync::Cache<String, Arc<authorize::Pending>>,
     throttle: throttle::Throttle,
+    token_limiter: Option<crate::edge::limit::Limiter>,
 }
 
 /// How long a code lives (as in the product).
@@ -131,6 +157,7 @@ impl AuthServer {
         let now = clock.now();
         let keep = cfg.access_token_ttl.as_secs() as i64 + 300;
         let keys = SigningKeys::load(registry.store().as_ref(), cfg.signing_alg, keep, now).await?;
+        let cfg_limit = cfg.token_rate_limit;
         let revocations = Revocations::new();
         revocations.catch_up(registry.store().as_ref(), now).await?;
         let server = Arc::new(AuthServer {
@@ -141,6 +168,7 @@ impl AuthServer {
             clock,
             pending: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(600)).build(),
             throttle: throttle::Throttle::new(),
+            token_limiter: cfg_limit.map(crate::edge::limit::Limiter::new),
         });
         registry.on_revocation(Arc::new(Hook(Arc::downgrade(&server))));
         Ok(server)
@@ -197,6 +225,7 @@ impl AuthServer {
                     error: "not_found",
                     description: "no such endpoint".into(),
                     basic_challenge: false,
+                    retry_after: None,
                 }
             })
             .with_state(self.clone())

@@ -360,6 +360,11 @@ impl AuthServer {
     ) -> Result<Value, OAuthError> {
         let grant = Grant::parse(params)?;
         let (app, confidential) = self.client(headers, params, ip).await?;
+        if let Some(limiter) = &self.token_limiter {
+            if let Err(wait) = limiter.check(&app.client_id) {
+                return Err(OAuthError::too_many(wait.as_secs().max(1)));
+            }
+        }
         let unauthorized = |d: &str| OAuthError::bad("unauthorized_client", d);
         match grant {
             Grant::AuthorizationCode { code, redirect_uri, verifier } => {

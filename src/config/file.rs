@@ -30,6 +30,7 @@ pub struct FileAuthorizationServer {
     pub audiences: Option<Vec<String>>,
     pub signing_alg: Option<String>,
     pub access_token_ttl_secs: Option<i64>,
+    pub token_rate_limit: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -250,6 +250,8 @@ pub struct AuthorizationServerConfig {
     pub default_scopes: Vec<String>,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
+    /// Token requests allowed per client (by `client_id`), when set.
+    pub token_rate_limit: Option<RateLimit>,
 }
 
 /// `[admin]`.
@@ -667,7 +669,15 @@ impl<'t> Validator<'t> {
             }
             None => scopes.iter().filter(|s| *s != "offline_access").cloned().collect(),
         };
+        let token_rate_limit = a.token_rate_limit.as_deref().and_then(|r| match RateLimit::parse(r) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                self.error(&format!("{p}.token_rate_limit"), e);
+                None
+            }
+        });
         Some(AuthorizationServerConfig {
+            token_rate_limit,
             default_scopes,
             issuer,
             database,

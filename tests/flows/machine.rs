@@ -168,3 +168,18 @@ async fn each_grant_type_is_for_its_kind_of_app_only() {
     let form = [("grant_type", "authorization_code"), ("code", "some-code"), ("redirect_uri", REDIRECT)];
     az.token(ClientAuth::Basic(&machine), &form).await.oauth_error(400, "unauthorized_client");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_endpoint_limits_each_client_with_429_and_retry_after() {
+    let az = TestAuthz::start_with("token_rate_limit = \"3/m\"").await;
+    let busy = az.machine_app("busy").await;
+    let other = az.machine_app("other").await;
+    for _ in 0..3 {
+        az.token(ClientAuth::Basic(&busy), &[("grant_type", "client_credentials")]).await.expect(200);
+    }
+    let r = az.token(ClientAuth::Basic(&busy), &[("grant_type", "client_credentials")]).await.expect(429);
+    assert_eq!(r.json()["error"], "slow_down");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    az.token(ClientAuth::Basic(&other), &[("grant_type", "client_credentials")]).await.expect(200);
+}

@@ -83,7 +83,7 @@ pub enum ClientAuth<'a> {
     Nothing,
 }
 
-fn config_toml(upstream: &str, db: &str) -> String {
+fn config_toml(upstream: &str, db: &str, extra: &str) -> String {
     let id: u64 = rand::random();
     format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 2\n\
@@ -91,7 +91,7 @@ fn config_toml(upstream: &str, db: &str) -> String {
          [metrics]\nlisten = \"127.0.0.1:0\"\n\n\
          [upstream]\nurl = \"{upstream}\"\n\n\
          [authorization_server]\nenabled = true\nissuer = \"{ISSUER}\"\ndatabase = \"{db}\"\n\
-         scopes = [\"api:read\", \"api:write\", \"offline_access\"]\n\n\
+         scopes = [\"api:read\", \"api:write\", \"offline_access\"]\n{extra}\n\n\
          [admin]\nlisten = \"127.0.0.1:0\"\n\n\
          [[routes]]\npath = \"/api/\"\nmethods = [\"GET\", \"HEAD\"]\nscopes = [\"api:read\"]\n\n\
          [[routes]]\npath = \"/api/\"\nmethods = [\"POST\", \"PUT\", \"PATCH\", \"DELETE\"]\nscopes = [\"api:write\"]\n"
@@ -101,11 +101,16 @@ fn config_toml(upstream: &str, db: &str) -> String {
 impl TestAuthz {
     /// Starts the process, waits until its endpoints answer, and creates the user `alice` ([`ALICE_PASSWORD`]).
     pub async fn start() -> TestAuthz {
+        Self::start_with("").await
+    }
+
+    /// [`TestAuthz::start`] with extra lines in `[authorization_server]`.
+    pub async fn start_with(extra: &str) -> TestAuthz {
         ensure_crypto_provider();
         let upstream = TestUpstream::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("tokengate.db");
-        let toml = config_toml(&upstream.url(), &db.display().to_string());
+        let toml = config_toml(&upstream.url(), &db.display().to_string(), extra);
         let clock = ManualClock::at_system_time();
         let process_clock = clock.clone();
         // `build` runs the database setup on a runtime of its own: not from inside this test's runtime.
