@@ -48,6 +48,7 @@ fn db(e: sqlx::Error) -> StoreError {
                 }
                 Some("5") | Some("6") | Some("517") => " (the database is locked by another process)",
                 Some("11") => " (the database file is corrupt)",
+                Some("14") => " (cannot open or create the database files: is their directory missing or read-only?)",
                 _ => "",
             };
             StoreError::Database(format!("{msg}{hint}"))
@@ -58,6 +59,15 @@ fn db(e: sqlx::Error) -> StoreError {
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Set on every connection: WAL, an fsync per commit (an acknowledged write survives power loss), foreign keys, and
+/// waiting up to 5 s for a lock held by another process.
+const PRAGMAS: [&str; 4] = [
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 5000",
+];
 
 impl SqlStore {
     /// Opens (creating and migrating) the database at `location`: a file path or `sqlite:` URL.
@@ -76,17 +86,22 @@ impl SqlStore {
         }
         let url = format!("sqlite://{path}?mode=rwc");
         let opts = sqlx::any::AnyConnectOptions::from_str(&url).map_err(db)?;
+        // One connection first, so that a file that cannot be opened or written is reported as itself, not as a pool
+        // timing out after its retries.
+        {
+            use sqlx::Connection;
+            let mut probe = sqlx::AnyConnection::connect_with(&opts).await.map_err(db)?;
+            for pragma in PRAGMAS {
+                sqlx::query(pragma).execute(&mut probe).await.map_err(db)?;
+            }
+            let _ = probe.close().await;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(|conn, _| {
                 Box::pin(async move {
-                    for pragma in [
-                        "PRAGMA journal_mode = WAL",
-                        "PRAGMA synchronous = FULL",
-                        "PRAGMA foreign_keys = ON",
-                        "PRAGMA busy_timeout = 5000",
-                    ] {
+                    for pragma in PRAGMAS {
                         sqlx::query(pragma).execute(&mut *conn).await?;
                     }
                     Ok(())

@@ -77,3 +77,15 @@ async fn bodies_over_the_limit_get_413_and_never_reach_the_upstream() {
     assert!(out.starts_with("HTTP/1.1 413"), "{out}");
     assert_eq!(s.upstream.seen().iter().filter(|x| x.body.len() > 1000).count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_distinct_tokens_stays_within_the_cache_capacity() {
+    let s = Stack::start_with(|c| c.auth = "cache_capacity = 20".into()).await;
+    for i in 0..200 {
+        let t = s.issuer.mint(&Claims::new(&s.issuer).sub(&format!("user-{i}")));
+        assert_eq!(s.gateway.get("/api/x", Some(&t)).await.status(), 200);
+    }
+    let entries = s.gateway.metric("tokengate_token_cache_entries{kind=\"jwt\"}").await;
+    assert!(entries <= 20.0, "{entries} entries for a capacity of 20");
+    assert!(entries >= 1.0);
+}

@@ -343,3 +343,55 @@ async fn a_full_disk_gives_a_clear_503_keeps_what_was_written_and_recovers_after
         .unwrap();
     assert_eq!(r.status(), 201);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_database_stops_the_start_with_a_clear_error_and_is_left_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let path = dir.path().join("t.toml");
+    let id: u64 = rand::random();
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\npid_file = \"/tmp/tg-ro-{id}.pid\"\nupgrade_sock = \"/tmp/tg-ro-{id}.sock\"\ngrace_period_secs = 0\n\
+             [metrics]\nlisten = \"off\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n\
+             [authorization_server]\nenabled = true\nissuer = \"https://tg.test\"\ndatabase = \"{}\"\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\n[[routes]]\npath = \"/\"\nauth = \"none\"\n",
+            data.join("tokengate.db").display()
+        ),
+    )
+    .unwrap();
+    add_admin(&path);
+    let snapshot = |d: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        files.iter().map(|f| (f.display().to_string(), std::fs::read(f).unwrap())).collect()
+    };
+    let before = snapshot(&data);
+
+    // The data directory mounted read-only, in a mount namespace of the server's own (nothing leaks out of it).
+    let d = data.display().to_string();
+    let out = Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && exec \"$2\" serve --config \"$3\"",
+        ])
+        .args(["sh", &d, env!("CARGO_BIN_EXE_tokengate"), path.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("unshare");
+    assert!(!out.status.success(), "started on a read-only database");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("read-only") || err.contains("readonly"), "{err}");
+    assert_eq!(snapshot(&data), before, "the database files changed");
+
+    // Writable again: it starts and the admin created before is there.
+    let served = serve(&path);
+    let admin = format!("http://{}", served.addrs["admin"]);
+    let r =
+        client().get(format!("{admin}/admin/v1/users")).basic_auth("root", Some("root-password")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}

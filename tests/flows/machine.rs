@@ -183,3 +183,23 @@ async fn the_token_endpoint_limits_each_client_with_429_and_retry_after() {
     assert!((1..=60).contains(&retry), "{retry}");
     az.token(ClientAuth::Basic(&other), &[("grant_type", "client_credentials")]).await.expect(200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_of_another_app_authenticates_nothing_and_guessing_is_slowed() {
+    let az = TestAuthz::start().await;
+    let mine = az.machine_app("mine").await;
+    let theirs = az.machine_app("theirs").await;
+    let form = [("grant_type", "client_credentials")];
+    let r = az.token(ClientAuth::BasicWith(&mine.client_id, theirs.secret()), &form).await.expect(401);
+    assert_eq!(r.json()["error"], "invalid_client");
+    // After three failures for this client, each further attempt waits (a lower bound on a deliberate delay).
+    for _ in 0..2 {
+        az.token(ClientAuth::BasicWith(&mine.client_id, "tgs_guess"), &form).await.expect(401);
+    }
+    let started = std::time::Instant::now();
+    az.token(ClientAuth::BasicWith(&mine.client_id, "tgs_guess"), &form).await.expect(401);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250), "{:?}", started.elapsed());
+    // The right secret still works, and the other app was never affected.
+    az.token(ClientAuth::Basic(&theirs), &form).await.expect(200);
+    az.token(ClientAuth::Basic(&mine), &form).await.expect(200);
+}
