@@ -15,10 +15,6 @@ use super::{AuthServer, OAuthError};
 use crate::registry::credentials;
 use crate::store::AppRecord;
 
-fn no_store(body: Value) -> Response {
-    ([(http::header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
-}
-
 /// What one of tokengate's own tokens is, if it is one.
 enum Own {
     Access(Value),
@@ -135,10 +131,7 @@ pub async fn introspect(
         s.introspect(&app, &params).await
     }
     .await;
-    match result {
-        Ok(v) => no_store(v),
-        Err(e) => e.into_response(),
-    }
+    super::token::answer(result)
 }
 
 /// `POST /oauth2/revoke`.
@@ -154,10 +147,7 @@ pub async fn revoke(
         s.revoke_token(&app, &params).await
     }
     .await;
-    match result {
-        Ok(()) => no_store(json!({})),
-        Err(e) => e.into_response(),
-    }
+    super::token::answer(result.map(|()| json!({})))
 }
 
 /// `GET /oauth2/jwks`.

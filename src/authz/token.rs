@@ -405,7 +405,8 @@ impl AuthServer {
     }
 }
 
-fn answer(result: Result<Value, OAuthError>) -> Response {
+/// A JSON answer with `Cache-Control: no-store`, or the OAuth error.
+pub(super) fn answer(result: Result<Value, OAuthError>) -> Response {
     match result {
         Ok(body) => ([(http::header::CACHE_CONTROL, "no-store"), (http::header::PRAGMA, "no-cache")], Json(body))
             .into_response(),

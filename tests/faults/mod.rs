@@ -64,11 +64,26 @@ fn config(dir: &std::path::Path, upstream: &str, extra: &str) -> std::path::Path
              [metrics]\nlisten = \"off\"\n[upstream]\nurl = \"{upstream}\"\n\
              [authorization_server]\nenabled = true\nissuer = \"https://tg.test\"\ndatabase = \"{}\"\nmax_apps = 10000\n\
              [admin]\nlisten = \"127.0.0.1:0\"\n[[routes]]\npath = \"/\"\nauth = \"none\"\n",
-            dir.join("tokengate.db").display()
+            dir.join("data").join("tokengate.db").display()
         ),
     )
     .unwrap();
     path
+}
+
+/// The client ids of every stored app, and the count the API reports.
+async fn stored_apps(admin: &str) -> (std::collections::HashSet<String>, usize) {
+    let list: serde_json::Value = client()
+        .get(format!("{admin}/admin/v1/apps"))
+        .basic_auth("root", Some("root-password"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids = list["apps"].as_array().unwrap().iter().map(|a| a["client_id"].as_str().unwrap().to_string()).collect();
+    (ids, list["count"].as_u64().unwrap() as usize)
 }
 
 fn add_admin(path: &std::path::Path) {
@@ -132,21 +147,11 @@ async fn a_kill_9_in_the_middle_of_writes_loses_no_acknowledged_write() {
 
     let again = serve(&path);
     let admin = format!("http://{}", again.addrs["admin"]);
-    let list: serde_json::Value = client()
-        .get(format!("{admin}/admin/v1/apps"))
-        .basic_auth("root", Some("root-password"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let stored: std::collections::HashSet<&str> =
-        list["apps"].as_array().unwrap().iter().map(|a| a["client_id"].as_str().unwrap()).collect();
-    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(id.as_str())).collect();
+    let (stored, count) = stored_apps(&admin).await;
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
     assert!(lost.is_empty(), "{} acknowledged writes lost out of {}: {lost:?}", lost.len(), acked.len());
     // The count of places agrees with the rows (the counter and the insert are one transaction).
-    assert_eq!(list["count"].as_u64().unwrap() as usize, stored.len());
+    assert_eq!(count, stored.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,7 +167,7 @@ async fn a_locked_database_gives_a_clear_503_and_changes_nothing() {
     assert_eq!(r.status(), 200);
 
     // Another process takes the write lock and holds it past the 5 s busy timeout.
-    let db = dir.path().join("tokengate.db");
+    let db = dir.path().join("data").join("tokengate.db");
     let mut locker = Command::new("python3")
         .args(["-c", "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(12)", db.to_str().unwrap()])
         .stdout(Stdio::piped())
@@ -186,16 +191,7 @@ async fn a_locked_database_gives_a_clear_503_and_changes_nothing() {
     let _ = locker.kill();
     let _ = locker.wait();
 
-    let list: serde_json::Value = client()
-        .get(format!("{admin}/admin/v1/apps"))
-        .basic_auth("root", Some("root-password"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["count"], 0);
+    assert_eq!(stored_apps(&admin).await.1, 0);
     let r = client()
         .post(format!("{admin}/admin/v1/apps"))
         .basic_auth("root", Some("root-password"))
@@ -320,19 +316,9 @@ async fn a_full_disk_gives_a_clear_503_keeps_what_was_written_and_recovers_after
     // Restarted without the limit: every acknowledged app is there, the count agrees, and writes work again.
     let again = serve(&path);
     let admin = format!("http://{}", again.addrs["admin"]);
-    let list: serde_json::Value = c
-        .get(format!("{admin}/admin/v1/apps"))
-        .basic_auth("root", Some("root-password"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let stored: std::collections::HashSet<&str> =
-        list["apps"].as_array().unwrap().iter().map(|a| a["client_id"].as_str().unwrap()).collect();
-    assert!(created.iter().all(|id| stored.contains(id.as_str())), "an acknowledged app was lost");
-    assert_eq!(list["count"].as_u64().unwrap() as usize, stored.len());
+    let (stored, count) = stored_apps(&admin).await;
+    assert!(created.iter().all(|id| stored.contains(id)), "an acknowledged app was lost");
+    assert_eq!(count, stored.len());
     let body = serde_json::json!({"type": "machine", "name": "after"});
     let r = c
         .post(format!("{admin}/admin/v1/apps"))
@@ -347,21 +333,8 @@ async fn a_full_disk_gives_a_clear_503_keeps_what_was_written_and_recovers_after
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_database_stops_the_start_with_a_clear_error_and_is_left_intact() {
     let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "http://127.0.0.1:9", "grace_period_secs = 0\n");
     let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let path = dir.path().join("t.toml");
-    let id: u64 = rand::random();
-    std::fs::write(
-        &path,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\npid_file = \"/tmp/tg-ro-{id}.pid\"\nupgrade_sock = \"/tmp/tg-ro-{id}.sock\"\ngrace_period_secs = 0\n\
-             [metrics]\nlisten = \"off\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n\
-             [authorization_server]\nenabled = true\nissuer = \"https://tg.test\"\ndatabase = \"{}\"\n\
-             [admin]\nlisten = \"127.0.0.1:0\"\n[[routes]]\npath = \"/\"\nauth = \"none\"\n",
-            data.join("tokengate.db").display()
-        ),
-    )
-    .unwrap();
     add_admin(&path);
     let snapshot = |d: &std::path::Path| -> Vec<(String, Vec<u8>)> {
         let mut files: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).collect();
