@@ -237,9 +237,9 @@ async fn registry(config: &Config) -> Result<Registry, CliError> {
     let az = config.authorization_server.as_ref().ok_or_else(|| {
         CliError(format!("{}: `authorization_server.enabled` is not true: there is no registry", config.source), 2)
     })?;
-    crate::server::open_registry(az, Arc::new(SystemClock))
-        .await
-        .map_err(|e| CliError(format!("authorization_server.database `{}`: {e}", az.database), 3))
+    crate::server::open_registry(az, Arc::new(SystemClock)).await.map_err(|e| {
+        CliError(format!("authorization_server.database `{}`: {e}", crate::store::redact_location(&az.database)), 3)
+    })
 }
 
 /// Runs `tokengate users ...`.

@@ -56,7 +56,7 @@ pub async fn open_registry(
     cfg: &crate::config::AuthorizationServerConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<crate::registry::Registry, crate::store::StoreError> {
-    let store = crate::store::SqlStore::open(&cfg.database).await?;
+    let store = crate::store::SqlStore::open_with(&cfg.database, cfg.database_max_connections).await?;
     Ok(crate::registry::Registry::new(Arc::new(store), clock, cfg.max_apps))
 }
 
@@ -95,9 +95,12 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
             .thread_name("tokengate-db")
             .enable_all()
             .build()?;
-        let reg = rt
-            .block_on(open_registry(az, options.clock.clone()))
-            .map_err(|e| std::io::Error::other(format!("authorization_server.database `{}`: {e}", az.database)))?;
+        let reg = rt.block_on(open_registry(az, options.clock.clone())).map_err(|e| {
+            std::io::Error::other(format!(
+                "authorization_server.database `{}`: {e}",
+                crate::store::redact_location(&az.database)
+            ))
+        })?;
         let admins = rt.block_on(reg.store().count_admins()).unwrap_or(0);
         if admins == 0 {
             tracing::warn!(

@@ -8,3 +8,5 @@ mod edge;
 mod embed;
 mod faults;
 mod flows;
+mod scale;
+mod store;

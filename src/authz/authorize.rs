@@ -4,7 +4,7 @@
 //! redirector). Every later error is a redirect carrying `error`, `state` and `iss` (RFC 9207). The login and consent
 //! forms carry a per-request CSRF token that must match a `SameSite=Strict` cookie set with the form.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -22,7 +22,9 @@ use crate::store::{AppRecord, AppType, CodeRecord};
 
 const SESSION_COOKIE: &str = "tg_session";
 
-/// An authorization request between its arrival and its answer.
+/// An authorization request between its arrival and its answer, kept in the store (as JSON, keyed by the SHA-256 of
+/// its id) so that any instance can take the next step.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Pending {
     client_id: String,
     redirect_uri: String,
@@ -30,8 +32,13 @@ pub struct Pending {
     scope: Vec<String>,
     code_challenge: Option<String>,
     csrf: String,
-    user: Mutex<Option<String>>,
+    /// Who signed in for it (not serialized: a column of its own).
+    #[serde(skip)]
+    user: Option<String>,
 }
+
+/// How long an authorization request waits for its answer.
+const REQUEST_TTL_SECS: i64 = 600;
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
@@ -85,15 +92,30 @@ impl AuthServer {
     }
 
     /// Checks the form's CSRF token against the pending request and the cookie.
-    fn pending_for_post(
+    async fn pending_for_post(
         &self,
         headers: &HeaderMap,
         form: &super::token::Params,
-    ) -> Result<(String, Arc<Pending>), Response> {
+    ) -> Result<(String, Pending), Response> {
         let rid = form.get("rid").unwrap_or_default().to_string();
-        let pending = self.pending.get(&rid).ok_or_else(|| {
+        let expired = || {
             pages::error(StatusCode::BAD_REQUEST, "This sign-in request has expired. Start again from the application.")
-        })?;
+        };
+        let pending = match self.store().authorization_request(&credentials::hash(&rid), self.clock.now()).await {
+            Ok(Some((data, user))) => {
+                let mut p: Pending = serde_json::from_str(&data).map_err(|_| expired())?;
+                p.user = user;
+                p
+            }
+            Ok(None) => return Err(expired()),
+            Err(e) => {
+                tracing::error!(error = %e, "authorization request lookup failed");
+                return Err(pages::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The authorization server cannot reach its database.",
+                ));
+            }
+        };
         let presented = form.get("csrf").unwrap_or_default();
         let cookie = cookie(headers, &format!("tgc_{}", rid.get(..8).unwrap_or_default())).unwrap_or_default();
         let ok = credentials::matches_hash(presented, &credentials::hash(&pending.csrf))
@@ -116,8 +138,13 @@ impl AuthServer {
 
     /// After sign-in: straight back to the app when the user already consented to these scopes, else the consent page.
     async fn proceed(&self, rid: &str, p: &Pending, app: &AppRecord, user: &str, tls: bool) -> Response {
-        if let Ok(mut u) = p.user.lock() {
-            *u = Some(user.to_string());
+        if let Err(e) = self.store().set_authorization_request_user(&credentials::hash(rid), user).await {
+            tracing::error!(error = %e, "storing an authorization request failed");
+            return self.redirect_error(
+                p,
+                "temporarily_unavailable",
+                "the authorization server cannot reach its database",
+            );
         }
         let scope = p.scope.join(" ");
         match self.store().has_consent(user, &app.client_id, &scope).await {
@@ -136,7 +163,23 @@ impl AuthServer {
 
     /// Issues the code and redirects.
     async fn finish(&self, rid: &str, p: &Pending, user: &str) -> Response {
-        self.pending.invalidate(rid);
+        match self.store().end_authorization_request(&credentials::hash(rid)).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return pages::error(
+                    StatusCode::BAD_REQUEST,
+                    "This sign-in request was already answered. Start again from the application.",
+                )
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ending an authorization request failed");
+                return self.redirect_error(
+                    p,
+                    "temporarily_unavailable",
+                    "the authorization server cannot reach its database",
+                );
+            }
+        }
         let now = self.clock.now();
         let code = credentials::opaque(32);
         let record = CodeRecord {
@@ -197,7 +240,7 @@ pub async fn authorize(
         scope: Vec::new(),
         code_challenge: None,
         csrf: credentials::opaque(24),
-        user: Mutex::new(None),
+        user: None,
     };
     if get("response_type") != Some("code") {
         return s.redirect_error(&p, "unsupported_response_type", "only response_type=code is supported");
@@ -233,8 +276,14 @@ pub async fn authorize(
         (None, None) => {}
     }
     let rid = credentials::opaque(24);
-    let p = Arc::new(p);
-    s.pending.insert(rid.clone(), p.clone());
+    let now = s.clock.now();
+    let data = serde_json::to_string(&p).expect("a request serializes");
+    if let Err(e) =
+        s.store().create_authorization_request(&credentials::hash(&rid), &data, now, now + REQUEST_TTL_SECS).await
+    {
+        tracing::error!(error = %e, "storing an authorization request failed");
+        return s.redirect_error(&p, "temporarily_unavailable", "the authorization server cannot reach its database");
+    }
     match s.session_user(&headers).await {
         Some(user) => s.proceed(&rid, &p, &app, &user, tls.0).await,
         None => s.form(StatusCode::OK, &rid, &p, "Sign in", pages::login(&rid, &p.csrf, &app.name, "", None), tls.0),
@@ -250,7 +299,7 @@ pub async fn login(
     body: Bytes,
 ) -> Response {
     let form = super::token::Params::parse(&HeaderMap::new(), &body).unwrap_or_default();
-    let (rid, p) = match s.pending_for_post(&headers, &form) {
+    let (rid, p) = match s.pending_for_post(&headers, &form).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -300,11 +349,11 @@ pub async fn login(
 /// `POST /oauth2/consent`.
 pub async fn consent(State(s): State<Arc<AuthServer>>, headers: HeaderMap, body: Bytes) -> Response {
     let form = super::token::Params::parse(&HeaderMap::new(), &body).unwrap_or_default();
-    let (rid, p) = match s.pending_for_post(&headers, &form) {
+    let (rid, p) = match s.pending_for_post(&headers, &form).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let signed_in = p.user.lock().ok().and_then(|u| u.clone());
+    let signed_in = p.user.clone();
     let session = s.session_user(&headers).await;
     let Some(user) = signed_in.filter(|u| session.as_deref() == Some(u.as_str())) else {
         return pages::error(StatusCode::FORBIDDEN, "You are not signed in. Start again from the application.");
@@ -317,7 +366,9 @@ pub async fn consent(State(s): State<Arc<AuthServer>>, headers: HeaderMap, body:
             s.finish(&rid, &p, &user).await
         }
         Some("deny") => {
-            s.pending.invalidate(&rid);
+            if let Err(e) = s.store().end_authorization_request(&credentials::hash(&rid)).await {
+                tracing::error!(error = %e, "ending an authorization request failed");
+            }
             s.redirect_error(&p, "access_denied", "the user denied the request")
         }
         _ => pages::error(StatusCode::BAD_REQUEST, "Choose Allow or Deny."),

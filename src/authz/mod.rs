@@ -135,7 +135,6 @@ pub struct AuthServer {
     keys: SigningKeys,
     revocations: Arc<Revocations>,
     clock: Arc<dyn Clock>,
-    pending: moka::sync::Cache<String, Arc<authorize::Pending>>,
     throttle: throttle::Throttle,
     token_limiter: Option<crate::edge::limit::Limiter>,
 }
@@ -166,7 +165,6 @@ impl AuthServer {
             keys,
             revocations,
             clock,
-            pending: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(600)).build(),
             throttle: throttle::Throttle::new(),
             token_limiter: cfg_limit.map(crate::edge::limit::Limiter::new),
         });
@@ -232,11 +230,16 @@ impl AuthServer {
     }
 
     /// Keeps keys and revocations in step with the store (rotations and revocations made by the CLI or by other
-    /// instances) until `shutdown` fires.
+    /// instances) until `shutdown` fires. With a change feed (PostgreSQL `LISTEN`/`NOTIFY`) it reads the store when
+    /// told to, and every 10 s as a safety net; without one (SQLite, databases without `NOTIFY`) every 0.5 s.
     pub async fn run_sync(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let feed = self.store().spawn_change_feed(wake.clone()).map(AbortOnDrop);
+        let every = if feed.is_some() { Duration::from_secs(10) } else { Duration::from_millis(500) };
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = tokio::time::sleep(every) => {}
+                _ = wake.notified() => {}
                 _ = shutdown.changed() => return,
             }
             let now = self.clock.now();
@@ -303,6 +306,15 @@ impl AuthServer {
                 Err(OAuthError::invalid_client(via_basic))
             }
         }
+    }
+}
+
+/// Stops a background task when its owner goes away.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

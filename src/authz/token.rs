@@ -107,6 +107,13 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     ok_len && ok_chars && credentials::matches_hash(&computed, &credentials::hash(challenge))
 }
 
+/// A refresh token to issue with an access token: for this grant, replacing (by rotation) the token with this hash.
+#[derive(Clone, Copy)]
+struct Refresh<'a> {
+    grant: &'a GrantRecord,
+    replaces: Option<&'a str>,
+}
+
 impl AuthServer {
     fn scope_within(
         &self,
@@ -131,7 +138,7 @@ impl AuthServer {
         subject: &str,
         scope: &[String],
         grant_id: Option<&str>,
-        refresh: Option<&GrantRecord>,
+        refresh: Option<Refresh<'_>>,
     ) -> Result<Value, OAuthError> {
         let now = self.clock.now();
         let ttl = self.cfg.access_token_ttl.as_secs() as i64;
@@ -152,18 +159,37 @@ impl AuthServer {
         let access_token = self.keys.sign(&claims)?;
         let mut body =
             json!({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl, "scope": scope_text});
-        if let Some(grant) = refresh {
+        if let Some(refresh) = refresh {
+            let grant = refresh.grant;
             let token = credentials::opaque(32);
-            self.store()
-                .create_refresh(&RefreshRecord {
-                    token_hash: credentials::hash(&token),
-                    grant_id: grant.id.clone(),
-                    client_id: app.client_id.clone(),
-                    scope: grant.scope.clone(),
-                    created_at: now,
-                    last_used_at: now,
-                })
-                .await?;
+            let record = RefreshRecord {
+                token_hash: credentials::hash(&token),
+                grant_id: grant.id.clone(),
+                client_id: app.client_id.clone(),
+                scope: grant.scope.clone(),
+                created_at: now,
+                last_used_at: now,
+                parent_hash: refresh.replaces.map(str::to_string),
+            };
+            match refresh.replaces {
+                None => self.store().create_refresh(&record).await?,
+                // The old token is spent and the new one stored in one transaction.
+                Some(old) => match self
+                    .store()
+                    .rotate_refresh(old, &record, now, self.cfg.refresh_token_reuse_grace_secs)
+                    .await?
+                {
+                    Redemption::Fresh(_) => {}
+                    Redemption::Retried(_) => {
+                        tracing::info!(grant = %grant.id, "refresh retried within the grace: its unused successor is spent");
+                    }
+                    Redemption::Replayed(r) => {
+                        self.revoke_grant(&r.grant_id, "refresh token reused").await?;
+                        return Err(OAuthError::bad("invalid_grant", "the refresh token was already used"));
+                    }
+                    Redemption::Unknown => return Err(OAuthError::bad("invalid_grant", "unknown refresh token")),
+                },
+            }
             body["refresh_token"] = token.into();
         }
         Ok(body)
@@ -200,7 +226,7 @@ impl AuthServer {
                 self.revoke_grant(&r.grant_id, "authorization code replayed").await?;
                 return Err(invalid("the code was already used"));
             }
-            Redemption::Unknown => return Err(invalid("unknown code")),
+            Redemption::Retried(_) | Redemption::Unknown => return Err(invalid("unknown code")),
         };
         if rec.client_id != app.client_id {
             return Err(invalid("the code was issued to another client"));
@@ -235,7 +261,7 @@ impl AuthServer {
             revoked_at: None,
         };
         self.store().create_grant(&grant).await?;
-        let refresh = scope.iter().any(|s| s == "offline_access").then_some(&grant);
+        let refresh = scope.iter().any(|s| s == "offline_access").then_some(Refresh { grant: &grant, replaces: None });
         self.issue(app, &rec.username, &scope, Some(&grant.id), refresh).await
     }
 
@@ -249,8 +275,9 @@ impl AuthServer {
         if rec.client_id != app.client_id {
             return Err(invalid("the refresh token was issued to another client"));
         }
-        if used {
+        if used && self.cfg.refresh_token_reuse_grace_secs == 0 {
             // A rotated-out token presented again: someone holds a copy. Revoke the whole family (RFC 9700 4.14.2).
+            // (With a retry grace, the rotation below tells a retry from reuse.)
             self.revoke_grant(&rec.grant_id, "refresh token reused").await?;
             return Err(invalid("the refresh token was already used"));
         }
@@ -269,17 +296,21 @@ impl AuthServer {
         }
         let granted = parse_scope(&grant.scope);
         let scope = self.scope_within(scope, &granted, &granted)?;
-        match self.store().redeem_refresh(&hash, now, app.refresh_token_rotation).await? {
-            Redemption::Fresh(_) => {}
-            // Used between our read and now: a concurrent use of the same token.
+        if app.refresh_token_rotation {
+            // Spent and replaced in one transaction by `issue`.
+            let refresh = Refresh { grant: &grant, replaces: Some(&hash) };
+            return self.issue(app, &grant.username, &scope, Some(&grant.id), Some(refresh)).await;
+        }
+        match self.store().redeem_refresh(&hash, now, false).await? {
+            Redemption::Fresh(_) | Redemption::Retried(_) => {}
+            // Rotation was switched on and off again between our read and now.
             Redemption::Replayed(r) => {
                 self.revoke_grant(&r.grant_id, "refresh token reused").await?;
                 return Err(invalid("the refresh token was already used"));
             }
             Redemption::Unknown => return Err(invalid("unknown refresh token")),
         }
-        let refresh = app.refresh_token_rotation.then_some(&grant);
-        self.issue(app, &grant.username, &scope, Some(&grant.id), refresh).await
+        self.issue(app, &grant.username, &scope, Some(&grant.id), None).await
     }
 
     async fn grant_jwt_bearer(

@@ -24,12 +24,14 @@ pub struct FileAuthorizationServer {
     pub enabled: Option<bool>,
     pub issuer: Option<String>,
     pub database: Option<String>,
+    pub database_max_connections: Option<i64>,
     pub max_apps: Option<i64>,
     pub scopes: Option<Vec<String>>,
     pub default_scopes: Option<Vec<String>>,
     pub audiences: Option<Vec<String>>,
     pub signing_alg: Option<String>,
     pub access_token_ttl_secs: Option<i64>,
+    pub refresh_token_reuse_grace_secs: Option<i64>,
     pub token_rate_limit: Option<String>,
 }
 

@@ -236,8 +236,13 @@ impl RateLimit {
 pub struct AuthorizationServerConfig {
     /// The issuer identifier (`iss` of the tokens it signs), an https URL (or http on loopback).
     pub issuer: String,
-    /// The database: a SQLite file path.
+    /// The database: a SQLite file path, or a `postgres://` URL (several instances share one).
     pub database: String,
+    /// How long after a rotation the replaced refresh token may be presented again by a client whose answer was
+    /// lost (none of its successors used since); 0 (the default) treats every second use as reuse.
+    pub refresh_token_reuse_grace_secs: i64,
+    /// Pooled connections to the database at most (default: 8 for SQLite, 16 for PostgreSQL).
+    pub database_max_connections: Option<u32>,
     /// At most this many apps at a time.
     pub max_apps: i64,
     /// Scopes apps may ask for.
@@ -637,7 +642,21 @@ impl<'t> Validator<'t> {
         let database = a.database.unwrap_or_else(|| "data/tokengate.db".into());
         if database.is_empty() {
             self.error(&format!("{p}.database"), "must not be empty");
+        } else if crate::store::is_postgres(&database) {
+            use std::str::FromStr;
+            if let Err(e) = sqlx::postgres::PgConnectOptions::from_str(&database) {
+                let shown = crate::store::redact_location(&database);
+                self.error(&format!("{p}.database"), format!("`{shown}` is not a valid PostgreSQL URL: {e}"));
+            }
+        } else if let Some((scheme, _)) = database.split_once("://").filter(|(s, _)| *s != "sqlite") {
+            self.error(
+                &format!("{p}.database"),
+                format!("`{scheme}://` databases are not supported: use a SQLite file path or a postgres:// URL"),
+            );
         }
+        let database_max_connections = a
+            .database_max_connections
+            .map(|n| self.positive(&format!("{p}.database_max_connections"), Some(n), 8, 1000) as u32);
         let scopes = a.scopes.unwrap_or_else(|| vec!["api:read".into(), "api:write".into(), "offline_access".into()]);
         for (j, s) in scopes.iter().enumerate() {
             if s.is_empty() || !s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
@@ -681,6 +700,13 @@ impl<'t> Validator<'t> {
             default_scopes,
             issuer,
             database,
+            database_max_connections,
+            refresh_token_reuse_grace_secs: self.non_negative(
+                &format!("{p}.refresh_token_reuse_grace_secs"),
+                a.refresh_token_reuse_grace_secs,
+                0,
+                60,
+            ) as i64,
             max_apps: self.positive(&format!("{p}.max_apps"), a.max_apps, 10, 10_000) as i64,
             scopes,
             audiences,

@@ -1,7 +1,8 @@
 //! Storage: the persisted shapes of users, apps and their credentials, behind the [`Store`] trait.
 //!
 //! [`SqlStore`] implements it with portable SQL over sqlx's `Any` driver: SQLite (one file, WAL, `synchronous=FULL`,
-//! so an acknowledged write survives `kill -9` and power loss) today, PostgreSQL with the same migrations next.
+//! so an acknowledged write survives `kill -9` and power loss) or PostgreSQL (several instances on one database,
+//! other instances' revocations and key rotations announced by `LISTEN`/`NOTIFY`), with the same migrations.
 //! Nothing here knows the rules of the registry: they live in [`crate::registry`].
 
 mod sql;
@@ -9,7 +10,7 @@ mod sql;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use sql::SqlStore;
+pub use sql::{is_postgres, redact_location, Backend, SqlStore, CHANGES_CHANNEL};
 
 /// The three kinds of OAuth2 application, as in the product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,6 +301,8 @@ pub struct RefreshRecord {
     pub created_at: i64,
     /// Last use (for inactivity expiry); creation time at first.
     pub last_used_at: i64,
+    /// The hash of the token this one replaced by rotation.
+    pub parent_hash: Option<String>,
 }
 
 /// What happened when a single-use value was presented.
@@ -309,6 +312,9 @@ pub enum Redemption<T> {
     Fresh(T),
     /// Used before: a replay.
     Replayed(T),
+    /// Used before, but within the retry grace and with no successor used since: a client retrying a request whose
+    /// answer was lost. The record as it was.
+    Retried(T),
     /// Never issued (or deleted).
     Unknown,
 }
@@ -357,6 +363,17 @@ pub trait FlowStore: Send + Sync + 'static {
         now: i64,
         rotate: bool,
     ) -> Result<Redemption<RefreshRecord>, StoreError>;
+    /// Rotates a refresh token in one transaction: spends `old_hash` and stores `successor`, so that a crash leaves
+    /// both done or neither. A token already spent is `Replayed`, unless it was rotated less than `grace_secs` ago
+    /// and none of its successors has been used: then those successors are superseded (spent) and `successor`
+    /// replaces them (`Retried`).
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        successor: &RefreshRecord,
+        now: i64,
+        grace_secs: i64,
+    ) -> Result<Redemption<RefreshRecord>, StoreError>;
     /// The grant of a refresh token, for revocation and introspection.
     async fn refresh(&self, token_hash: &str) -> Result<Option<(RefreshRecord, bool)>, StoreError>;
 
@@ -376,6 +393,25 @@ pub trait FlowStore: Send + Sync + 'static {
     /// The user of a live session.
     async fn session_user(&self, session_hash: &str, now: i64) -> Result<Option<String>, StoreError>;
 
+    /// Stores an authorization request (JSON) until `expires_at`, and forgets expired ones.
+    async fn create_authorization_request(
+        &self,
+        rid_hash: &str,
+        data: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// A live authorization request: its JSON and the user who signed in for it.
+    async fn authorization_request(
+        &self,
+        rid_hash: &str,
+        now: i64,
+    ) -> Result<Option<(String, Option<String>)>, StoreError>;
+    /// Records who signed in for a request.
+    async fn set_authorization_request_user(&self, rid_hash: &str, username: &str) -> Result<(), StoreError>;
+    /// Ends a request; false when it was already ended (a form sent twice, or by two instances at once).
+    async fn end_authorization_request(&self, rid_hash: &str) -> Result<bool, StoreError>;
+
     /// Records an assertion's `jti`; false when it was seen and has not expired.
     async fn record_assertion(&self, client_id: &str, jti: &str, expires_at: i64, now: i64)
         -> Result<bool, StoreError>;
@@ -384,4 +420,11 @@ pub trait FlowStore: Send + Sync + 'static {
     async fn revoke(&self, kind: &str, value: &str, now: i64, expires_at: i64) -> Result<i64, StoreError>;
     /// Log entries after `seq` that still matter at `now`.
     async fn revocations_since(&self, seq: i64, now: i64) -> Result<Vec<RevocationRecord>, StoreError>;
+
+    /// Starts a task that wakes `wake` whenever another process may have changed the revocation log or the signing
+    /// keys, including after a lost connection (changes may have been missed). `None`: this store has no change
+    /// feed, and must be polled.
+    fn spawn_change_feed(&self, _wake: std::sync::Arc<tokio::sync::Notify>) -> Option<tokio::task::JoinHandle<()>> {
+        None
+    }
 }

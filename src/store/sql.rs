@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,7 +18,18 @@ use super::*;
 pub enum Backend {
     /// One SQLite file.
     Sqlite,
+    /// A PostgreSQL server (or a PostgreSQL-compatible one). `notify`: it has `LISTEN`/`NOTIFY`.
+    Postgres {
+        /// Other instances' changes arrive by `LISTEN`/`NOTIFY`; without it they are polled.
+        notify: bool,
+    },
 }
+
+/// The channel that carries "the revocation log or the signing keys changed" between instances.
+pub const CHANGES_CHANNEL: &str = "tokengate_changes";
+
+/// How long a statement may run on PostgreSQL before the server cancels it.
+const PG_STATEMENT_TIMEOUT: &str = "SET statement_timeout = '10s'";
 
 /// The SQL store.
 #[derive(Clone)]
@@ -25,12 +37,43 @@ pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
     location: String,
+    /// PostgreSQL only: the connection options, for the `LISTEN` connection.
+    pg: Option<sqlx::postgres::PgConnectOptions>,
 }
 
 impl std::fmt::Debug for SqlStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqlStore").field("backend", &self.backend).field("location", &self.location).finish()
     }
+}
+
+/// `location` with any password in it replaced by `***`, fit for logs and error messages.
+pub fn redact_location(location: &str) -> String {
+    let Some((scheme, rest)) = location.split_once("://") else { return location.to_string() };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else { return location.to_string() };
+    let user = userinfo.split(':').next().unwrap_or_default();
+    let redacted = if userinfo.contains(':') { format!("{user}:***") } else { user.to_string() };
+    let tail = redact_query_password(tail);
+    format!("{scheme}://{redacted}@{host}{tail}")
+}
+
+fn redact_query_password(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else { return tail.to_string() };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+/// Whether `location` names a PostgreSQL server rather than a SQLite file.
+pub fn is_postgres(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
 }
 
 fn db(e: sqlx::Error) -> StoreError {
@@ -41,6 +84,7 @@ fn db(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(d) => {
             let msg = d.message().to_string();
             let hint = match d.code().as_deref() {
+                // SQLite's result codes.
                 Some("8") | Some("1032") => " (the database file is read-only)",
                 Some("13") => " (the disk is full)",
                 Some("10") | Some("778") => {
@@ -49,11 +93,22 @@ fn db(e: sqlx::Error) -> StoreError {
                 Some("5") | Some("6") | Some("517") => " (the database is locked by another process)",
                 Some("11") => " (the database file is corrupt)",
                 Some("14") => " (cannot open or create the database files: is their directory missing or read-only?)",
+                // PostgreSQL's SQLSTATEs.
+                Some("57014") => " (the statement ran longer than 10 s and was cancelled)",
+                Some("57P01") | Some("57P02") | Some("57P03") => {
+                    " (the database server is restarting or shutting down)"
+                }
+                Some("53100") => " (the database server's disk is full)",
+                Some("25006") => " (the database server is read-only: a standby?)",
+                Some("40001") | Some("40P01") => " (a conflicting transaction: retry)",
+                Some("28P01") | Some("28000") => " (the database refused the user or password)",
+                Some("3D000") => " (the database does not exist: create it first)",
                 _ => "",
             };
             StoreError::Database(format!("{msg}{hint}"))
         }
         sqlx::Error::PoolTimedOut => StoreError::Database("timed out waiting for a database connection".into()),
+        sqlx::Error::Io(io) => StoreError::Database(format!("cannot reach the database server: {io}")),
         _ => StoreError::Database(e.to_string()),
     }
 }
@@ -69,14 +124,21 @@ const PRAGMAS: [&str; 4] = [
     "PRAGMA busy_timeout = 5000",
 ];
 
+/// How long to wait for a connection from the pool (or a new one to the server).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl SqlStore {
-    /// Opens (creating and migrating) the database at `location`: a file path or `sqlite:` URL.
+    /// Opens (creating and migrating) the database at `location`: a SQLite file path or `sqlite:` URL, or a
+    /// `postgres://` URL.
     pub async fn open(location: &str) -> Result<SqlStore, StoreError> {
+        Self::open_with(location, None).await
+    }
+
+    /// [`Self::open`] with at most `max_connections` pooled connections (default: 8 for SQLite, 16 for PostgreSQL).
+    pub async fn open_with(location: &str, max_connections: Option<u32>) -> Result<SqlStore, StoreError> {
         sqlx::any::install_default_drivers();
-        if location.starts_with("postgres:") || location.starts_with("postgresql:") {
-            return Err(StoreError::Database(
-                "PostgreSQL is not supported by this build yet; use a SQLite file path".into(),
-            ));
+        if is_postgres(location) {
+            return Self::open_postgres(location, max_connections.unwrap_or(16)).await;
         }
         let path = location.strip_prefix("sqlite://").or_else(|| location.strip_prefix("sqlite:")).unwrap_or(location);
         let path = path.split('?').next().unwrap_or(path);
@@ -97,8 +159,8 @@ impl SqlStore {
             let _ = probe.close().await;
         }
         let pool = AnyPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(max_connections.unwrap_or(8))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     for pragma in PRAGMAS {
@@ -117,17 +179,68 @@ impl SqlStore {
             // The database holds password hashes and signing keys: owner only.
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
-        Ok(SqlStore { pool, backend: Backend::Sqlite, location: path.to_string() })
+        Ok(SqlStore { pool, backend: Backend::Sqlite, location: path.to_string(), pg: None })
     }
 
-    /// Where the data is.
+    /// PostgreSQL: a pool whose connections are checked before use (so a server restart costs one failed check,
+    /// not a failed request), a statement timeout, migrations under sqlx's advisory lock (instances may start
+    /// together), and a probe of what the server supports.
+    async fn open_postgres(location: &str, max_connections: u32) -> Result<SqlStore, StoreError> {
+        let shown = redact_location(location);
+        let pg = sqlx::postgres::PgConnectOptions::from_str(location)
+            .map_err(|e| StoreError::Database(format!("`{shown}` is not a PostgreSQL URL: {e}")))?
+            .application_name("tokengate");
+        let opts = sqlx::any::AnyConnectOptions::from_str(location).map_err(db)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(true)
+            .idle_timeout(Duration::from_secs(300))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query(PG_STATEMENT_TIMEOUT).execute(&mut *conn).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await
+            .map_err(db)?;
+        let version: String =
+            sqlx::query("SELECT version() AS v").fetch_one(&pool).await.map_err(db)?.try_get("v").map_err(db)?;
+        // CockroachDB has neither advisory locks (for the migration lock) nor LISTEN/NOTIFY; YugabyteDB has no
+        // LISTEN/NOTIFY. Both then poll the revocation log, as SQLite does.
+        let cockroach = version.contains("CockroachDB");
+        let notify = !cockroach && !version.contains("-YB-");
+        let mut migrator = sqlx::migrate!("./migrations");
+        migrator.set_locking(!cockroach);
+        migrator.run(&pool).await.map_err(|e| StoreError::Database(format!("migrating {shown}: {e}")))?;
+        tracing::info!(database = %shown, notify, "PostgreSQL store open");
+        Ok(SqlStore { pool, backend: Backend::Postgres { notify }, location: shown, pg: Some(pg) })
+    }
+
+    /// Where the data is (a file path, or the server's URL without its password).
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The pool, for the modules that add their own tables.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Tells the other instances that the revocation log or the signing keys changed, when they listen (PostgreSQL:
+    /// the notification is sent when `tx` commits, and only then).
+    async fn notify_changes(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
+        if let Backend::Postgres { notify: true } = self.backend {
+            sqlx::query("NOTIFY tokengate_changes").execute(&mut **tx).await.map_err(db)?;
+        }
+        Ok(())
     }
 }
 
@@ -563,7 +676,28 @@ fn refresh(r: &AnyRow) -> Result<RefreshRecord, sqlx::Error> {
         scope: r.try_get("scope")?,
         created_at: r.try_get("created_at")?,
         last_used_at: r.try_get("last_used_at")?,
+        parent_hash: r.try_get("parent_hash")?,
     })
+}
+
+async fn insert_refresh<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    t: &RefreshRecord,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scope, created_at, last_used_at, parent_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&t.token_hash)
+    .bind(&t.grant_id)
+    .bind(&t.client_id)
+    .bind(&t.scope)
+    .bind(t.created_at)
+    .bind(t.last_used_at)
+    .bind(&t.parent_hash)
+    .execute(e)
+    .await?;
+    Ok(())
 }
 
 #[async_trait]
@@ -604,6 +738,7 @@ impl FlowStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+        self.notify_changes(&mut tx).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -677,19 +812,76 @@ impl FlowStore for SqlStore {
     }
 
     async fn create_refresh(&self, t: &RefreshRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scope, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        insert_refresh(&self.pool, t).await.map_err(db)
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        successor: &RefreshRecord,
+        now: i64,
+        grace_secs: i64,
+    ) -> Result<Redemption<RefreshRecord>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Spend the old token first: this takes the row's lock, so concurrent rotations of one token queue here.
+        let spent = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $2, last_used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
         )
-        .bind(&t.token_hash)
-        .bind(&t.grant_id)
-        .bind(&t.client_id)
-        .bind(&t.scope)
-        .bind(t.created_at)
-        .bind(t.last_used_at)
-        .execute(&self.pool)
+        .bind(old_hash)
+        .bind(now)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-        Ok(())
+        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+            .bind(old_hash)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        let Some(old) = row.as_ref().map(refresh).transpose().map_err(db)? else {
+            tx.rollback().await.map_err(db)?;
+            return Ok(Redemption::Unknown);
+        };
+        let outcome = if spent.rows_affected() == 1 {
+            Redemption::Fresh(old)
+        } else {
+            // Already spent: a retry within the grace, or reuse. The update takes the lock even when nothing else is
+            // to be changed, so two retries of one token are decided one after the other.
+            let within = sqlx::query(
+                "UPDATE refresh_tokens SET last_used_at = $2 \
+                 WHERE token_hash = $1 AND used_at > $2 - $3 AND $3 > 0 AND superseded = 0",
+            )
+            .bind(old_hash)
+            .bind(now)
+            .bind(grace_secs)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            let used_successor = sqlx::query(
+                "SELECT COUNT(*) AS n FROM refresh_tokens WHERE parent_hash = $1 AND used_at IS NOT NULL AND superseded = 0",
+            )
+            .bind(old_hash)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?
+            .try_get::<i64, _>("n")
+            .map_err(db)?;
+            if within.rows_affected() == 0 || used_successor > 0 {
+                tx.rollback().await.map_err(db)?;
+                return Ok(Redemption::Replayed(old));
+            }
+            sqlx::query(
+                "UPDATE refresh_tokens SET used_at = $2, superseded = 1 WHERE parent_hash = $1 AND used_at IS NULL",
+            )
+            .bind(old_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            Redemption::Retried(old)
+        };
+        insert_refresh(&mut *tx, successor).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(outcome)
     }
 
     async fn redeem_refresh(
@@ -780,6 +972,64 @@ impl FlowStore for SqlStore {
         row.map(|r| r.try_get::<String, _>("username")).transpose().map_err(db)
     }
 
+    async fn create_authorization_request(
+        &self,
+        rid_hash: &str,
+        data: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM authorization_requests WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO authorization_requests (rid_hash, data, username, expires_at) VALUES ($1, $2, NULL, $3)",
+        )
+        .bind(rid_hash)
+        .bind(data)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn authorization_request(
+        &self,
+        rid_hash: &str,
+        now: i64,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let row =
+            sqlx::query("SELECT data, username FROM authorization_requests WHERE rid_hash = $1 AND expires_at > $2")
+                .bind(rid_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        row.map(|r| Ok((r.try_get("data")?, r.try_get("username")?))).transpose().map_err(db)
+    }
+
+    async fn set_authorization_request_user(&self, rid_hash: &str, username: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE authorization_requests SET username = $2 WHERE rid_hash = $1")
+            .bind(rid_hash)
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn end_authorization_request(&self, rid_hash: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM authorization_requests WHERE rid_hash = $1")
+            .bind(rid_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn record_assertion(
         &self,
         client_id: &str,
@@ -829,8 +1079,15 @@ impl FlowStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+        self.notify_changes(&mut tx).await?;
         tx.commit().await.map_err(db)?;
         Ok(seq)
+    }
+
+    fn spawn_change_feed(&self, wake: Arc<tokio::sync::Notify>) -> Option<tokio::task::JoinHandle<()>> {
+        let Backend::Postgres { notify: true } = self.backend else { return None };
+        let opts = self.pg.clone()?;
+        Some(tokio::spawn(change_feed(opts, wake)))
     }
 
     async fn revocations_since(&self, seq: i64, now: i64) -> Result<Vec<RevocationRecord>, StoreError> {
@@ -852,5 +1109,53 @@ impl FlowStore for SqlStore {
             })
             .collect::<Result<_, _>>()
             .map_err(db)
+    }
+}
+
+/// Listens on [`CHANGES_CHANNEL`] and wakes the syncing task on every notification, and after every (re)connection,
+/// since notifications sent while the connection was down are lost: the woken task then reads the log from where it
+/// stopped, so nothing is missed. Reconnects with a backoff of up to 5 s while the server is away.
+async fn change_feed(opts: sqlx::postgres::PgConnectOptions, wake: Arc<tokio::sync::Notify>) {
+    use sqlx::postgres::PgListener;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let listener = async {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_lazy_with(opts.clone());
+            let mut l = PgListener::connect_with(&pool).await?;
+            l.listen(CHANGES_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(l)
+        }
+        .await;
+        let mut listener = match listener {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %db(e), "cannot listen for other instances' changes; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        tracing::debug!("listening for other instances' revocations and key rotations");
+        backoff = Duration::from_millis(100);
+        // Whatever happened while not listening is read now.
+        wake.notify_one();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => wake.notify_one(),
+                Ok(None) => {
+                    // The connection was lost (and re-established by the listener): catch up.
+                    tracing::warn!("lost the connection that listens for other instances' changes; catching up");
+                    wake.notify_one();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %db(e), "listening for other instances' changes failed; reconnecting");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
     }
 }

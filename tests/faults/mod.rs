@@ -1,57 +1,15 @@
 //! Faults around the gateway: its process killed mid-write, its database locked, its shutdown with requests in flight.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-
-/// A `tokengate serve` child process; killed on drop.
-struct Served {
-    child: Child,
-    addrs: std::collections::HashMap<String, String>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `tokengate serve --config path` and reads the bound addresses (`proxy`, `admin`) from its log.
-fn serve(path: &std::path::Path) -> Served {
-    serve_with(Command::new(env!("CARGO_BIN_EXE_tokengate")).args(["serve", "--config", path.to_str().unwrap()]))
-}
 
 /// Starts the server with a file-size limit of `kib` KiB: writes beyond it fail as on a full disk.
 fn serve_limited(path: &std::path::Path, kib: u32) -> Served {
     let script = format!("trap '' XFSZ; ulimit -f {kib}; exec \"$0\" serve --config \"$1\"");
     serve_with(Command::new("bash").args(["-c", &script, env!("CARGO_BIN_EXE_tokengate"), path.to_str().unwrap()]))
-}
-
-fn serve_with(command: &mut Command) -> Served {
-    let mut child = command.env("NO_COLOR", "1").env("RUST_LOG", "info").stderr(Stdio::piped()).spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut addrs = std::collections::HashMap::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while addrs.len() < 2 && Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else { continue };
-        for key in ["proxy", "admin"] {
-            if let Some(rest) = line.split(&format!("{key}=")).nth(1) {
-                let addr: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
-                addrs.insert(key.to_string(), addr);
-            }
-        }
-    }
-    assert_eq!(addrs.len(), 2, "tokengate did not report its listeners");
-    Served { child, addrs }
 }
 
 fn config(dir: &std::path::Path, upstream: &str, extra: &str) -> std::path::PathBuf {

@@ -14,3 +14,6 @@ pub mod gateway;
 pub use gateway::{client, json, GatewayConfig, Stack, TestGateway, AUDIENCE};
 pub mod admin;
 pub mod authz;
+pub mod postgres;
+pub mod process;
+pub use process::{serve, serve_with, Served};
