@@ -70,6 +70,34 @@ async fn reusing_a_rotated_refresh_token_revokes_the_whole_family() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_retry_grace_a_refresh_whose_answer_was_lost_can_be_retried_but_a_stolen_copy_is_still_caught() {
+    let az = TestAuthz::start_with("refresh_token_reuse_grace_secs = 30").await;
+    let app = az.web_app("Web").await;
+    let first = az.tokens(&app, "api:read offline_access").await;
+    let r1 = text(&first, "refresh_token");
+    // The answer to this refresh is "lost": the client never sees r2...
+    let lost = az.refresh(ClientAuth::Basic(&app), r1, None).await.expect(200).json();
+    let r2 = text(&lost, "refresh_token");
+    // ...and retries r1 ten seconds later: within the grace, with r2 unused, it gets r2b.
+    az.clock.advance(10);
+    let retried = az.refresh(ClientAuth::Basic(&app), r1, None).await.expect(200).json();
+    let r2b = text(&retried, "refresh_token");
+    az.api(text(&retried, "access_token")).await.expect(200);
+    // r2 was superseded: whoever presents it holds a copy, and the family dies (r2b with it).
+    az.refresh(ClientAuth::Basic(&app), r2, None).await.oauth_error(400, "invalid_grant");
+    az.refresh(ClientAuth::Basic(&app), r2b, None).await.oauth_error(400, "invalid_grant");
+    az.api(text(&retried, "access_token")).await.expect(401);
+
+    // Past the grace, a second use is reuse as without one.
+    let other = az.tokens(&app, "api:read offline_access").await;
+    let o1 = text(&other, "refresh_token");
+    let used = az.refresh(ClientAuth::Basic(&app), o1, None).await.expect(200).json();
+    az.clock.advance(31);
+    az.refresh(ClientAuth::Basic(&app), o1, None).await.oauth_error(400, "invalid_grant");
+    az.refresh(ClientAuth::Basic(&app), text(&used, "refresh_token"), None).await.oauth_error(400, "invalid_grant");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_page_app_refreshes_with_its_client_id_and_rotation() {
     let az = TestAuthz::start().await;
     let app = az.spa_app("Spa").await;

@@ -174,7 +174,7 @@ impl TestAuthz {
 
     /// A browser with an empty cookie jar.
     pub fn browser(&self) -> Browser {
-        Browser { base: self.url.clone(), http: http(), jar: Mutex::new(Vec::new()) }
+        Browser::new(&self.url)
     }
 
     /// The whole browser side of the code flow for alice with a fresh browser: authorize, sign in, allow. Returns the
@@ -403,10 +403,21 @@ struct Cookie {
 pub struct Browser {
     base: String,
     http: reqwest::Client,
-    jar: Mutex<Vec<Cookie>>,
+    jar: Arc<Mutex<Vec<Cookie>>>,
 }
 
 impl Browser {
+    /// A browser with an empty cookie jar, on the gateway at `base`.
+    pub fn new(base: &str) -> Browser {
+        Browser { base: base.to_string(), http: http(), jar: Default::default() }
+    }
+
+    /// The same browser (the same cookies) on another gateway of the same site: another instance behind the load
+    /// balancer, which a browser cannot tell apart (cookies do not depend on the port).
+    pub fn at(&self, base: &str) -> Browser {
+        Browser { base: base.to_string(), http: self.http.clone(), jar: self.jar.clone() }
+    }
+
     /// A GET of `path_and_query` on the proxy listener.
     pub async fn get(&self, path_and_query: &str) -> Reply {
         let req = self.with_cookies(self.http.get(format!("{}{path_and_query}", self.base)), path_and_query);
