@@ -107,7 +107,9 @@ fn db(e: sqlx::Error) -> StoreError {
             };
             StoreError::Database(format!("{msg}{hint}"))
         }
-        sqlx::Error::PoolTimedOut => StoreError::Database("timed out waiting for a database connection".into()),
+        sqlx::Error::PoolTimedOut => StoreError::Database(
+            "timed out after 5 s waiting for a database connection (is the database server reachable?)".into(),
+        ),
         sqlx::Error::Io(io) => StoreError::Database(format!("cannot reach the database server: {io}")),
         _ => StoreError::Database(e.to_string()),
     }
@@ -125,7 +127,7 @@ const PRAGMAS: [&str; 4] = [
 ];
 
 /// How long to wait for a connection from the pool (or a new one to the server).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl SqlStore {
     /// Opens (creating and migrating) the database at `location`: a SQLite file path or `sqlite:` URL, or a
