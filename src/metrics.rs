@@ -34,8 +34,23 @@ pub const SERIES: &[(&str, &str)] = &[
     ("tokengate_upstream_errors_total", "Requests that failed upstream, by status sent to the client (502, 504)."),
 ];
 
+/// The built-in authorization server's series (exported when it is enabled).
+pub const AUTHZ_SERIES: &[(&str, &str)] = &[
+    ("tokengate_revocation_log_position", "The last entry of the revocation log this instance has applied: equal on every instance sharing a database when they are in step."),
+    ("tokengate_change_feed_connected", "1 while this instance listens for other instances' revocations and key rotations (PostgreSQL LISTEN), 0 while it reconnects or polls instead."),
+];
+
 fn help(name: &str) -> &'static str {
-    SERIES.iter().find(|(n, _)| *n == name).map(|(_, h)| *h).unwrap_or("")
+    SERIES.iter().chain(AUTHZ_SERIES).find(|(n, _)| *n == name).map(|(_, h)| *h).unwrap_or("")
+}
+
+/// An unregistered gauge named and documented in [`AUTHZ_SERIES`], set from `read` at each scrape.
+pub fn gauge_on_scrape(
+    name: &str,
+    read: impl Fn() -> i64 + Send + Sync + 'static,
+) -> prometheus::Result<Box<dyn Collector>> {
+    let gauge = prometheus::IntGaugeVec::new(Opts::new(name, help(name)), &[])?;
+    Ok(Box::new(OnScrape::new(gauge, move |g| g.with_label_values(&[] as &[&str]).set(read()))))
 }
 
 fn counter_vec(name: &str, labels: &[&str]) -> IntCounterVec {

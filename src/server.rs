@@ -137,6 +137,9 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
     let edge = builder.build();
     let registry_metrics = options.registry.unwrap_or_else(|| prometheus::default_registry().clone());
     edge.register_metrics(&registry_metrics).map_err(|e| std::io::Error::other(format!("metrics: {e}")))?;
+    if let Some(az) = &auth_server {
+        az.register_metrics(&registry_metrics).map_err(|e| std::io::Error::other(format!("metrics: {e}")))?;
+    }
 
     let (upstreams, health) = Upstreams::new(&config.upstream)?;
     let current = Arc::new(arc_swap::ArcSwap::from_pointee(edge.clone()));

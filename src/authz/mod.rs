@@ -135,6 +135,8 @@ pub struct AuthServer {
     keys: SigningKeys,
     revocations: Arc<Revocations>,
     clock: Arc<dyn Clock>,
+    /// Set by the change feed while it listens.
+    listening: Arc<std::sync::atomic::AtomicBool>,
     throttle: throttle::Throttle,
     token_limiter: Option<crate::edge::limit::Limiter>,
 }
@@ -165,6 +167,7 @@ impl AuthServer {
             keys,
             revocations,
             clock,
+            listening: Default::default(),
             throttle: throttle::Throttle::new(),
             token_limiter: cfg_limit.map(crate::edge::limit::Limiter::new),
         });
@@ -201,6 +204,18 @@ impl AuthServer {
         }
     }
 
+    /// Registers [`crate::metrics::AUTHZ_SERIES`] in `registry`.
+    pub fn register_metrics(self: &Arc<Self>, registry: &prometheus::Registry) -> prometheus::Result<()> {
+        let me = Arc::downgrade(self);
+        registry.register(crate::metrics::gauge_on_scrape("tokengate_revocation_log_position", move || {
+            me.upgrade().map(|s| s.revocations.position()).unwrap_or(0)
+        })?)?;
+        let listening = self.listening.clone();
+        registry.register(crate::metrics::gauge_on_scrape("tokengate_change_feed_connected", move || {
+            listening.load(std::sync::atomic::Ordering::Relaxed) as i64
+        })?)
+    }
+
     /// The endpoints.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
@@ -234,7 +249,7 @@ impl AuthServer {
     /// told to, and every 10 s as a safety net; without one (SQLite, databases without `NOTIFY`) every 0.5 s.
     pub async fn run_sync(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let wake = Arc::new(tokio::sync::Notify::new());
-        let feed = self.store().spawn_change_feed(wake.clone()).map(AbortOnDrop);
+        let feed = self.store().spawn_change_feed(wake.clone(), self.listening.clone()).map(AbortOnDrop);
         let every = if feed.is_some() { Duration::from_secs(10) } else { Duration::from_millis(500) };
         loop {
             tokio::select! {

@@ -44,6 +44,11 @@ impl Revocations {
         })
     }
 
+    /// The last log entry read from the store.
+    pub fn position(&self) -> i64 {
+        self.seen.load(Ordering::Acquire)
+    }
+
     /// Whether `identity` (a token of tokengate's own issuer) is revoked.
     pub fn is_revoked(&self, identity: &Identity) -> bool {
         let sets = self.sets.load();

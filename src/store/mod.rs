@@ -424,7 +424,12 @@ pub trait FlowStore: Send + Sync + 'static {
     /// Starts a task that wakes `wake` whenever another process may have changed the revocation log or the signing
     /// keys, including after a lost connection (changes may have been missed). `None`: this store has no change
     /// feed, and must be polled.
-    fn spawn_change_feed(&self, _wake: std::sync::Arc<tokio::sync::Notify>) -> Option<tokio::task::JoinHandle<()>> {
+    /// `listening` is true while the feed is connected.
+    fn spawn_change_feed(
+        &self,
+        _wake: std::sync::Arc<tokio::sync::Notify>,
+        _listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         None
     }
 }

@@ -108,7 +108,7 @@ fn db(e: sqlx::Error) -> StoreError {
             StoreError::Database(format!("{msg}{hint}"))
         }
         sqlx::Error::PoolTimedOut => StoreError::Database(
-            "timed out after 5 s waiting for a database connection (is the database server reachable?)".into(),
+            "timed out waiting for a database connection (is the database server reachable?)".into(),
         ),
         sqlx::Error::Io(io) => StoreError::Database(format!("cannot reach the database server: {io}")),
         _ => StoreError::Database(e.to_string()),
@@ -126,8 +126,10 @@ const PRAGMAS: [&str; 4] = [
     "PRAGMA busy_timeout = 5000",
 ];
 
-/// How long to wait for a connection from the pool (or a new one to the server).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for a connection from the pool: SQLite's connections are local (only a machine starved of CPU
+/// makes them slow), PostgreSQL's may be waiting on a server that is away, and a request should not hang for long.
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl SqlStore {
     /// Opens (creating and migrating) the database at `location`: a SQLite file path or `sqlite:` URL, or a
@@ -162,7 +164,7 @@ impl SqlStore {
         }
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.unwrap_or(8))
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(SQLITE_ACQUIRE_TIMEOUT)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     for pragma in PRAGMAS {
@@ -196,7 +198,7 @@ impl SqlStore {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(PG_ACQUIRE_TIMEOUT)
             .test_before_acquire(true)
             .idle_timeout(Duration::from_secs(300))
             .after_connect(|conn, _| {
@@ -1086,10 +1088,14 @@ impl FlowStore for SqlStore {
         Ok(seq)
     }
 
-    fn spawn_change_feed(&self, wake: Arc<tokio::sync::Notify>) -> Option<tokio::task::JoinHandle<()>> {
+    fn spawn_change_feed(
+        &self,
+        wake: Arc<tokio::sync::Notify>,
+        listening: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         let Backend::Postgres { notify: true } = self.backend else { return None };
         let opts = self.pg.clone()?;
-        Some(tokio::spawn(change_feed(opts, wake)))
+        Some(tokio::spawn(change_feed(opts, wake, listening)))
     }
 
     async fn revocations_since(&self, seq: i64, now: i64) -> Result<Vec<RevocationRecord>, StoreError> {
@@ -1117,14 +1123,20 @@ impl FlowStore for SqlStore {
 /// Listens on [`CHANGES_CHANNEL`] and wakes the syncing task on every notification, and after every (re)connection,
 /// since notifications sent while the connection was down are lost: the woken task then reads the log from where it
 /// stopped, so nothing is missed. Reconnects with a backoff of up to 5 s while the server is away.
-async fn change_feed(opts: sqlx::postgres::PgConnectOptions, wake: Arc<tokio::sync::Notify>) {
+async fn change_feed(
+    opts: sqlx::postgres::PgConnectOptions,
+    wake: Arc<tokio::sync::Notify>,
+    listening: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+
     use sqlx::postgres::PgListener;
     let mut backoff = Duration::from_millis(100);
     loop {
         let listener = async {
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(1)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                 .connect_lazy_with(opts.clone());
             let mut l = PgListener::connect_with(&pool).await?;
             l.listen(CHANGES_CHANNEL).await?;
@@ -1141,6 +1153,7 @@ async fn change_feed(opts: sqlx::postgres::PgConnectOptions, wake: Arc<tokio::sy
             }
         };
         tracing::debug!("listening for other instances' revocations and key rotations");
+        listening.store(true, Relaxed);
         backoff = Duration::from_millis(100);
         // Whatever happened while not listening is read now.
         wake.notify_one();
@@ -1153,6 +1166,7 @@ async fn change_feed(opts: sqlx::postgres::PgConnectOptions, wake: Arc<tokio::sy
                     wake.notify_one();
                 }
                 Err(e) => {
+                    listening.store(false, Relaxed);
                     tracing::warn!(error = %db(e), "listening for other instances' changes failed; reconnecting");
                     break;
                 }

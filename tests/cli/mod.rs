@@ -160,8 +160,8 @@ fn apps_are_managed_from_the_command_line_on_the_same_rules() {
     assert_eq!(code, 1);
     assert!(err.contains("redirect_urls"), "{err}");
 
-    let (_, shown, _) = run(&cfg, &["apps", "show", &id]);
-    assert_eq!(shown["name"], "Reports");
+    let (_, shown, err) = run(&cfg, &["apps", "show", &id]);
+    assert_eq!(shown["name"], "Reports", "{err}");
     assert!(shown.get("client_secret").is_none(), "a secret is shown once only");
 
     let (code, updated, _) = run(&cfg, &["apps", "update", &id, "--name", "Monthly reports"]);

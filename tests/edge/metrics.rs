@@ -70,3 +70,28 @@ async fn upstream_failures_are_counted() {
     assert_eq!(s.gateway.get("/public/x", None).await.status(), 502);
     assert_eq!(s.gateway.metric("tokengate_upstream_errors_total{status=\"502\"}").await, 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorization_server_exports_its_revocation_log_position() {
+    let az = crate::support::authz::TestAuthz::start().await;
+    let scrape =
+        || async { client().get(format!("{}/metrics", az.metrics_url)).send().await.unwrap().text().await.unwrap() };
+    let text = scrape().await;
+    for (name, _) in tokengate::metrics::AUTHZ_SERIES {
+        assert!(text.contains(&format!("# HELP {name} ")), "{name} missing:\n{text}");
+    }
+    // SQLite polls: no change feed. Nothing revoked yet.
+    assert!(text.contains("tokengate_change_feed_connected 0"), "{text}");
+    assert!(text.contains("tokengate_revocation_log_position 0"), "{text}");
+    // A user disabled is a revocation: the position moves (the sync reads the entry back within a poll).
+    az.registry.update_user("alice", &serde_json::json!({"disabled": true})).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !scrape().await.contains("tokengate_revocation_log_position 1") {
+        assert!(std::time::Instant::now() < deadline, "the position did not move:\n{}", scrape().await);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for (name, _) in tokengate::metrics::AUTHZ_SERIES {
+        assert!(readme.contains(name), "{name} is not documented in README.md");
+    }
+}

@@ -40,7 +40,7 @@ impl Cluster {
                     format!(
                         "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 2\n\
                          pid_file = \"/tmp/tg-scale-{id}-{i}.pid\"\nupgrade_sock = \"/tmp/tg-scale-{id}-{i}.sock\"\n\
-                         [metrics]\nlisten = \"off\"\n[upstream]\nurl = \"{}\"\n\
+                         [metrics]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"{}\"\n\
                          [authorization_server]\nenabled = true\nissuer = \"https://tg.test\"\ndatabase = \"{}\"\n{extra}\n\
                          [admin]\nlisten = \"127.0.0.1:0\"\n\
                          [[routes]]\npath = \"/api/\"\nscopes = [\"api:read\"]\n",
@@ -207,6 +207,21 @@ async fn an_app_made_on_one_instance_works_on_the_others_and_its_revoked_token_i
     let took = cluster.until_all(0, &access, 401, Instant::now(), Duration::from_secs(1)).await;
     eprintln!("a revocation reached the other instances in {took:?}");
     assert_eq!(cluster.api(0, &access).await, 401);
+    // Prometheus sees every instance listening, and all at the same position of the revocation log (the revoking
+    // instance too, once it has read its own entry back).
+    let started = Instant::now();
+    for i in 0..3 {
+        loop {
+            let metrics = client().get(format!("{}/metrics", cluster.instances[i].url("metrics"))).send().await;
+            let text = metrics.unwrap().text().await.unwrap();
+            assert!(text.contains("tokengate_change_feed_connected 1"), "instance {i}:\n{text}");
+            if text.contains("tokengate_revocation_log_position 1") {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(2), "instance {i} is behind:\n{text}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 
     // The app deleted through the third instance: its new tokens die everywhere too.
     let (_, body) =

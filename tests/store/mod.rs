@@ -407,9 +407,11 @@ async fn postgres_notifies_other_instances_and_recovers_when_the_server_drops_ev
     let Some(db) = TestDatabase::create("store::postgres_notifies_other_instances").await else { return };
     let (listening, writing) = (SqlStore::open(&db.url).await.unwrap(), SqlStore::open(&db.url).await.unwrap());
     let wake = Arc::new(tokio::sync::Notify::new());
-    let feed = listening.spawn_change_feed(wake.clone()).expect("PostgreSQL has a change feed");
+    let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let feed = listening.spawn_change_feed(wake.clone(), connected.clone()).expect("PostgreSQL has a change feed");
     // The first wake-up comes when it starts listening (a catch-up read).
     tokio::time::timeout(Duration::from_secs(10), wake.notified()).await.expect("listening");
+    assert!(connected.load(std::sync::atomic::Ordering::Relaxed));
 
     let started = Instant::now();
     writing.revoke("jti", "a", NOW, NOW + 60).await.unwrap();
@@ -436,6 +438,7 @@ async fn postgres_notifies_other_instances_and_recovers_when_the_server_drops_ev
     tokio::time::timeout(Duration::from_secs(10), wake.notified()).await.expect("a wake-up after the reconnect");
     writing.revoke("jti", "c", NOW, NOW + 60).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), wake.notified()).await.expect("notifications flow again");
+    assert!(connected.load(std::sync::atomic::Ordering::Relaxed));
     feed.abort();
 }
 

@@ -42,6 +42,8 @@ pub struct TestAuthz {
     pub url: String,
     /// `http://127.0.0.1:PORT` of the admin API.
     pub admin_url: String,
+    /// `http://127.0.0.1:PORT` of `/metrics`.
+    pub metrics_url: String,
     /// The clock the process decides every expiry with.
     pub clock: ManualClock,
     /// The registry, to create users and apps directly.
@@ -123,11 +125,12 @@ impl TestAuthz {
         .expect("build thread");
         let url = format!("http://{}", process.proxy_addr);
         let admin_url = format!("http://{}", process.admin_addr.expect("admin listener"));
+        let metrics_url = format!("http://{}", process.metrics_addr.expect("metrics listener"));
         let registry = process.registry.clone().expect("the authorization server's registry");
         let shutdown = Shutdown::new();
         let stop = shutdown.clone();
         std::thread::spawn(move || process.run_until(stop));
-        let az = TestAuthz { url, admin_url, clock, registry, upstream, shutdown, _dir: dir };
+        let az = TestAuthz { url, admin_url, metrics_url, clock, registry, upstream, shutdown, _dir: dir };
         az.wait_listening().await;
         az.registry.add_user("alice", ALICE_PASSWORD, false).await.expect("add alice");
         az
