@@ -1,5 +1,6 @@
 //! The in-memory revocation set the edge consults on every request for tokengate's own tokens, kept in step with the
-//! store's revocation log: own revocations apply at once, other processes' (the CLI, other instances) within one poll.
+//! store's revocation log: own revocations apply at once, other processes' (the CLI, other instances) when the store
+//! announces them (PostgreSQL `NOTIFY`) or at the next poll (SQLite: every 0.5 s).
 //!
 //! Four kinds: a token (`jti`), a grant (every token of a refresh family: the grant id is the `jti` prefix), an app
 //! (every token issued to it before its deletion) and a user (every token issued to them before they were disabled).
