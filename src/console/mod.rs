@@ -41,7 +41,39 @@ impl Console {
     /// A console over `registry`, with no session yet; sessions expire by the registry's clock.
     pub fn new(registry: Registry) -> Self {
         let sessions = Sessions::new(registry.clock().clone());
+        registry.on_revocation(Arc::new(EndRevokedSessions {
+            sessions: sessions.clone(),
+            registry: registry.clone(),
+            seen: tokio::sync::Mutex::new(0),
+        }));
         Console { registry, sessions, throttle: Arc::new(Throttle::new()) }
+    }
+}
+
+/// Ends the sessions of a user disabled in this process the moment it happens (a request also checks the user, so
+/// a user disabled by another process is caught at their next request).
+struct EndRevokedSessions {
+    sessions: Sessions,
+    registry: Registry,
+    seen: tokio::sync::Mutex<i64>,
+}
+
+#[async_trait::async_trait]
+impl crate::registry::RevocationHook for EndRevokedSessions {
+    async fn revocations_changed(&self) {
+        let mut seen = self.seen.lock().await;
+        let now = self.registry.clock().now();
+        match self.registry.store().revocations_since(*seen, now).await {
+            Ok(records) => {
+                for r in records {
+                    if r.kind == "user" {
+                        self.sessions.end_user(&r.value, r.revoked_at);
+                    }
+                    *seen = (*seen).max(r.seq);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "console: reading the revocation log failed"),
+        }
     }
 }
 
@@ -203,7 +235,8 @@ fn flash(q: &HashMap<String, String>) -> Option<&'static str> {
 fn sign_in_form(status: StatusCode, csrf: &str, username: &str, error: Option<&str>) -> Response {
     let frame = Frame { error: error.map(str::to_string), ..Frame::public("Sign in") };
     let mut r = render(status, &views::SignIn { frame, csrf: csrf.into(), username: username.into() });
-    r.headers_mut().append(SET_COOKIE, session::set_cookie(session::SIGN_IN_COOKIE, csrf, "/console/sign-in", Some(3600)));
+    r.headers_mut()
+        .append(SET_COOKIE, session::set_cookie(session::SIGN_IN_COOKIE, csrf, "/console/sign-in", Some(3600)));
     r
 }
 
@@ -234,7 +267,12 @@ async fn sign_in(State(c): State<Console>, parts: Parts, body: Bytes) -> Respons
         Ok(u) => u,
         Err(e) => {
             tracing::error!(error = %e, "console: sign-in lookup failed");
-            return sign_in_form(StatusCode::SERVICE_UNAVAILABLE, expected, username, Some("The database cannot be reached."));
+            return sign_in_form(
+                StatusCode::SERVICE_UNAVAILABLE,
+                expected,
+                username,
+                Some("The database cannot be reached."),
+            );
         }
     };
     let user = match user {
@@ -292,10 +330,11 @@ fn limit_reason(c: &Console, used: usize) -> Option<String> {
 }
 
 async fn list_apps(State(c): State<Console>, who: SignedIn, Query(q): Query<HashMap<String, String>>) -> Response {
-    let apps = match c.registry.apps().await {
+    let mut apps = match c.registry.apps().await {
         Ok(a) => a,
         Err(e) => return who.error(e),
     };
+    apps.sort_by_key(|a| (a.0["created_at"].as_i64().unwrap_or_default(), text(&a.0, "name")));
     let rows: Vec<views::AppRow> = apps
         .iter()
         .map(|a| {
@@ -556,9 +595,9 @@ async fn delete_secret(
 }
 
 async fn multipart_form(who: &SignedIn, mp: Multipart) -> Result<Form, Response> {
-    let form = Form::multipart(mp).await.map_err(|e| {
-        message(StatusCode::BAD_REQUEST, "Upload refused", Some(who.nav("apps")), e, "/console/apps")
-    })?;
+    let form = Form::multipart(mp)
+        .await
+        .map_err(|e| message(StatusCode::BAD_REQUEST, "Upload refused", Some(who.nav("apps")), e, "/console/apps"))?;
     who.check(&form)?;
     Ok(form)
 }

@@ -117,6 +117,15 @@ impl Sessions {
     pub fn end(&self, id: &str) {
         self.by_hash.invalidate(&digest(id));
     }
+
+    /// Ends every session of `username` that began at or before `revoked_at` (the user was disabled then).
+    pub fn end_user(&self, username: &str, revoked_at: i64) {
+        for (key, s) in self.by_hash.iter() {
+            if s.username == username && s.created_at <= revoked_at {
+                self.by_hash.invalidate(&*key);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +156,15 @@ mod tests {
         let (id, _) = sessions.start("u1", "root");
         sessions.end(&id);
         assert!(sessions.get(&id).is_none());
+
+        let (old, _) = sessions.start("u1", "root");
+        let (other, _) = sessions.start("u2", "carol");
+        clock.advance(10);
+        sessions.end_user("root", clock.now() - 1);
+        clock.advance(1);
+        let (new, _) = sessions.start("u1", "root");
+        sessions.end_user("root", clock.now() - 1);
+        assert!(sessions.get(&old).is_none() && sessions.get(&new).is_some() && sessions.get(&other).is_some());
     }
 
     #[test]

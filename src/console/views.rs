@@ -384,11 +384,8 @@ mod tests {
 
     #[test]
     fn pages_escape_what_they_show() {
-        let page = Message {
-            frame: Frame::public("<b>"),
-            message: "<script>alert(1)</script>".into(),
-            back: "\"><x".into(),
-        };
+        let page =
+            Message { frame: Frame::public("<b>"), message: "<script>alert(1)</script>".into(), back: "\"><x".into() };
         let html = page.render().unwrap();
         assert!(!html.contains("<script>alert") && !html.contains("<b>") && !html.contains("\"><x"), "{html}");
     }
