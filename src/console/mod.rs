@@ -143,13 +143,13 @@ impl SignedIn {
         self.session.csrf.clone()
     }
 
-    /// Refuses a form whose CSRF token is not this session's.
-    fn check(&self, form: &Form) -> Result<(), Response> {
+    /// The refusal of a form whose CSRF token is not this session's; `None` when it is.
+    fn refusal(&self, form: &Form) -> Option<Response> {
         if session::same_token(form.get("csrf"), &self.session.csrf) {
-            Ok(())
+            None
         } else {
             tracing::warn!(username = %self.user.username, "console: a form without this session's CSRF token");
-            Err(message(
+            Some(message(
                 StatusCode::FORBIDDEN,
                 "Form refused",
                 Some(self.nav("apps")),
@@ -312,7 +312,7 @@ async fn sign_in(State(c): State<Console>, parts: Parts, body: Bytes) -> Respons
 }
 
 async fn sign_out(State(c): State<Console>, who: SignedIn, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = who.check(&Form::urlencoded(&body)) {
+    if let Some(r) = who.refusal(&Form::urlencoded(&body)) {
         return r;
     }
     if let Some(sid) = session::cookie(&headers, session::COOKIE) {
@@ -356,10 +356,7 @@ async fn list_apps(State(c): State<Console>, who: SignedIn, Query(q): Query<Hash
         max: c.registry.max_apps(),
         limit_reason: limit_reason(&c, rows.len()),
         apps: rows,
-        types: &views::TYPES,
-        create_type: String::new(),
-        create_name: String::new(),
-        create_errors: HashMap::new(),
+        create: views::CreateForm::empty(),
     };
     render(StatusCode::OK, &page)
 }
@@ -375,10 +372,12 @@ fn new_app_page(
         frame: who.frame("Create app integration", "apps"),
         csrf: who.csrf(),
         limit_reason,
-        types: &views::TYPES,
-        create_type: form.map(|f| f.get("type").to_string()).unwrap_or_default(),
-        create_name: form.map(|f| f.get("name").to_string()).unwrap_or_default(),
-        create_errors: errors,
+        create: views::CreateForm {
+            kind: form.map(|f| f.get("type").to_string()).unwrap_or_default(),
+            name: form.map(|f| f.get("name").to_string()).unwrap_or_default(),
+            errors,
+            ..views::CreateForm::empty()
+        },
     };
     render(status, &page)
 }
@@ -392,7 +391,7 @@ async fn new_app(State(c): State<Console>, who: SignedIn) -> Response {
 
 async fn create_app(State(c): State<Console>, who: SignedIn, body: Bytes) -> Response {
     let form = Form::urlencoded(&body);
-    if let Err(r) = who.check(&form) {
+    if let Some(r) = who.refusal(&form) {
         return r;
     }
     let mut input = json!({"name": form.get("name")});
@@ -476,6 +475,23 @@ fn app_page(who: &SignedIn, view: &Value, submitted: Option<&Form>) -> views::Ap
     }
 }
 
+/// An app's page changed by `edit` (a secret or key shown this once, a refusal at its form), with `status`.
+async fn app_page_with(
+    c: &Console,
+    who: &SignedIn,
+    id: &str,
+    status: StatusCode,
+    edit: impl FnOnce(&mut views::AppPage),
+) -> Response {
+    match load_app(c, who, id).await {
+        Ok(mut page) => {
+            edit(&mut page);
+            render(status, &page)
+        }
+        Err(r) => r,
+    }
+}
+
 /// Loads an app and builds its page.
 async fn load_app(c: &Console, who: &SignedIn, id: &str) -> Result<views::AppPage, Response> {
     let view = c.registry.app(id).await.map_err(|e| who.error(e))?;
@@ -488,18 +504,15 @@ async fn show_app(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    match load_app(&c, &who, &id).await {
-        Ok(mut page) => {
-            page.frame.flash = flash(&q);
-            render(StatusCode::OK, &page)
-        }
-        Err(r) => r,
-    }
+    app_page_with(&c, &who, &id, StatusCode::OK, |page| {
+        page.frame.flash = flash(&q);
+    })
+    .await
 }
 
 async fn save_app(State(c): State<Console>, who: SignedIn, Path(id): Path<String>, body: Bytes) -> Response {
     let form = Form::urlencoded(&body);
-    if let Err(r) = who.check(&form) {
+    if let Some(r) = who.refusal(&form) {
         return r;
     }
     let view = match c.registry.app(&id).await {
@@ -540,7 +553,7 @@ async fn confirm_delete(State(c): State<Console>, who: SignedIn, Path(id): Path<
 }
 
 async fn delete_app(State(c): State<Console>, who: SignedIn, Path(id): Path<String>, body: Bytes) -> Response {
-    if let Err(r) = who.check(&Form::urlencoded(&body)) {
+    if let Some(r) = who.refusal(&Form::urlencoded(&body)) {
         return r;
     }
     match c.registry.delete_app(&id).await {
@@ -554,27 +567,25 @@ async fn delete_app(State(c): State<Console>, who: SignedIn, Path(id): Path<Stri
 
 async fn add_secret(State(c): State<Console>, who: SignedIn, Path(id): Path<String>, body: Bytes) -> Response {
     let form = Form::urlencoded(&body);
-    if let Err(r) = who.check(&form) {
+    if let Some(r) = who.refusal(&form) {
         return r;
     }
     let note = Some(form.get("note")).filter(|n| !n.is_empty());
     match c.registry.add_secret(&id, note).await {
-        Ok((_, secret)) => match load_app(&c, &who, &id).await {
-            Ok(mut page) => {
+        Ok((_, secret)) => {
+            app_page_with(&c, &who, &id, StatusCode::CREATED, |page| {
                 page.frame.flash = Some("A client secret is added.");
                 page.new_secret = Some(secret.expose().to_string());
-                render(StatusCode::CREATED, &page)
-            }
-            Err(r) => r,
-        },
-        Err(RegistryError::Invalid(f)) => match load_app(&c, &who, &id).await {
-            Ok(mut page) => {
+            })
+            .await
+        }
+        Err(RegistryError::Invalid(f)) => {
+            app_page_with(&c, &who, &id, StatusCode::UNPROCESSABLE_ENTITY, |page| {
                 page.secret_note = form.get("note").to_string();
                 page.secret_note_error = Some(f.to_string());
-                render(StatusCode::UNPROCESSABLE_ENTITY, &page)
-            }
-            Err(r) => r,
-        },
+            })
+            .await
+        }
         Err(e) => who.error(e),
     }
 }
@@ -585,7 +596,7 @@ async fn delete_secret(
     Path((id, sid)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = who.check(&Form::urlencoded(&body)) {
+    if let Some(r) = who.refusal(&Form::urlencoded(&body)) {
         return r;
     }
     match c.registry.delete_secret(&id, &sid).await {
@@ -598,8 +609,10 @@ async fn multipart_form(who: &SignedIn, mp: Multipart) -> Result<Form, Response>
     let form = Form::multipart(mp)
         .await
         .map_err(|e| message(StatusCode::BAD_REQUEST, "Upload refused", Some(who.nav("apps")), e, "/console/apps"))?;
-    who.check(&form)?;
-    Ok(form)
+    match who.refusal(&form) {
+        Some(r) => Err(r),
+        None => Ok(form),
+    }
 }
 
 async fn add_key(State(c): State<Console>, who: SignedIn, Path(id): Path<String>, mp: Multipart) -> Response {
@@ -621,27 +634,26 @@ async fn add_key(State(c): State<Console>, who: SignedIn, Path(id): Path<String>
     }
     match c.registry.add_key(&id, &input).await {
         Ok(_) => see_other(&format!("/console/apps/{id}?done=key-added")),
-        Err(RegistryError::Invalid(f)) => match load_app(&c, &who, &id).await {
-            Ok(mut page) => {
+        Err(RegistryError::Invalid(f)) => {
+            app_page_with(&c, &who, &id, StatusCode::UNPROCESSABLE_ENTITY, |page| {
                 page.key_text = pasted;
                 page.key_error = Some(f.to_string());
-                render(StatusCode::UNPROCESSABLE_ENTITY, &page)
-            }
-            Err(r) => r,
-        },
+            })
+            .await
+        }
         Err(e) => who.error(e),
     }
 }
 
 async fn generate_key(State(c): State<Console>, who: SignedIn, Path(id): Path<String>, body: Bytes) -> Response {
     let form = Form::urlencoded(&body);
-    if let Err(r) = who.check(&form) {
+    if let Some(r) = who.refusal(&form) {
         return r;
     }
     let alg = Some(form.get("alg")).filter(|a| !a.is_empty());
     match c.registry.generate_key(&id, alg, None).await {
-        Ok((view, private)) => match load_app(&c, &who, &id).await {
-            Ok(mut page) => {
+        Ok((view, private)) => {
+            app_page_with(&c, &who, &id, StatusCode::CREATED, |page| {
                 let kid = text(&view, "id");
                 page.frame.flash = Some("A key pair is generated.");
                 page.new_key = Some(views::NewKey {
@@ -649,17 +661,15 @@ async fn generate_key(State(c): State<Console>, who: SignedIn, Path(id): Path<St
                     kid,
                     pem: private.expose().to_string(),
                 });
-                render(StatusCode::CREATED, &page)
-            }
-            Err(r) => r,
-        },
-        Err(RegistryError::Invalid(f)) => match load_app(&c, &who, &id).await {
-            Ok(mut page) => {
+            })
+            .await
+        }
+        Err(RegistryError::Invalid(f)) => {
+            app_page_with(&c, &who, &id, StatusCode::UNPROCESSABLE_ENTITY, |page| {
                 page.generate_error = Some(f.to_string());
-                render(StatusCode::UNPROCESSABLE_ENTITY, &page)
-            }
-            Err(r) => r,
-        },
+            })
+            .await
+        }
         Err(e) => who.error(e),
     }
 }
@@ -670,7 +680,7 @@ async fn delete_key(
     Path((id, kid)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = who.check(&Form::urlencoded(&body)) {
+    if let Some(r) = who.refusal(&Form::urlencoded(&body)) {
         return r;
     }
     match c.registry.delete_key(&id, &kid).await {
@@ -705,13 +715,12 @@ async fn upload_logo(State(c): State<Console>, who: SignedIn, Path(id): Path<Str
     };
     match result {
         Ok(_) => see_other(&format!("/console/apps/{id}?done=logo")),
-        Err(RegistryError::Invalid(f)) => match load_app(&c, &who, &id).await {
-            Ok(mut page) => {
+        Err(RegistryError::Invalid(f)) => {
+            app_page_with(&c, &who, &id, StatusCode::UNPROCESSABLE_ENTITY, |page| {
                 page.logo_error = Some(f.to_string());
-                render(StatusCode::UNPROCESSABLE_ENTITY, &page)
-            }
-            Err(r) => r,
-        },
+            })
+            .await
+        }
         Err(e) => who.error(e),
     }
 }
@@ -756,7 +765,7 @@ async fn list_users(State(c): State<Console>, who: SignedIn, Query(q): Query<Has
 
 async fn add_user(State(c): State<Console>, who: SignedIn, body: Bytes) -> Response {
     let form = Form::urlencoded(&body);
-    if let Err(r) = who.check(&form) {
+    if let Some(r) = who.refusal(&form) {
         return r;
     }
     let result = c.registry.add_user(form.get("username"), form.get("password"), form.has("is_admin")).await;
@@ -777,7 +786,7 @@ async fn add_user(State(c): State<Console>, who: SignedIn, body: Bytes) -> Respo
 
 async fn change_user(State(c): State<Console>, who: SignedIn, Path(name): Path<String>, body: Bytes) -> Response {
     let form = Form::urlencoded(&body);
-    if let Err(r) = who.check(&form) {
+    if let Some(r) = who.refusal(&form) {
         return r;
     }
     let change = match form.get("action") {

@@ -142,6 +142,25 @@ pub struct AppRow {
     pub created_iso: String,
 }
 
+/// The create form (in the list's dialog, or on its own page): the choices, and what was sent after a refusal.
+pub struct CreateForm {
+    /// The choices.
+    pub types: &'static [TypeChoice],
+    /// The chosen type.
+    pub kind: String,
+    /// The name.
+    pub name: String,
+    /// Errors by field.
+    pub errors: HashMap<String, String>,
+}
+
+impl CreateForm {
+    /// An empty form.
+    pub fn empty() -> Self {
+        CreateForm { types: &TYPES, kind: String::new(), name: String::new(), errors: HashMap::new() }
+    }
+}
+
 /// The app list, with the create dialog.
 #[derive(Template)]
 #[template(path = "console/apps.html")]
@@ -158,14 +177,8 @@ pub struct Apps {
     pub max: i64,
     /// Why no app can be created, when none can.
     pub limit_reason: Option<String>,
-    /// The create form's choices.
-    pub types: &'static [TypeChoice],
-    /// The create form's type.
-    pub create_type: String,
-    /// The create form's name.
-    pub create_name: String,
-    /// The create form's errors by field.
-    pub create_errors: HashMap<String, String>,
+    /// The create form.
+    pub create: CreateForm,
 }
 
 /// The create page (the dialog, without JavaScript, or after an error).
@@ -178,14 +191,8 @@ pub struct NewApp {
     pub csrf: String,
     /// Why no app can be created, when none can.
     pub limit_reason: Option<String>,
-    /// The choices.
-    pub types: &'static [TypeChoice],
-    /// The chosen type.
-    pub create_type: String,
-    /// The name.
-    pub create_name: String,
-    /// Errors by field.
-    pub create_errors: HashMap<String, String>,
+    /// The create form.
+    pub create: CreateForm,
 }
 
 /// The confirmation page of a deletion (the dialog, without JavaScript).
