@@ -143,6 +143,21 @@ impl SignedIn {
         self.session.csrf.clone()
     }
 
+    /// The refusal of a form sent a second time (a reload of the page that answered it); `None` the first time.
+    fn resent(&self, form: &Form, back: &str) -> Option<Response> {
+        if self.session.first_use(form.get("once")) {
+            return None;
+        }
+        Some(message(
+            StatusCode::CONFLICT,
+            "Already sent",
+            Some(self.nav("apps")),
+            "This form was already sent (the page was reloaded?), so nothing new is made: a secret or private key is \
+             shown only once. Open the app to see where it stands, and add another one if you need it.",
+            back,
+        ))
+    }
+
     /// The refusal of a form whose CSRF token is not this session's; `None` when it is.
     fn refusal(&self, form: &Form) -> Option<Response> {
         if session::same_token(form.get("csrf"), &self.session.csrf) {
@@ -391,7 +406,7 @@ async fn new_app(State(c): State<Console>, who: SignedIn) -> Response {
 
 async fn create_app(State(c): State<Console>, who: SignedIn, body: Bytes) -> Response {
     let form = Form::urlencoded(&body);
-    if let Some(r) = who.refusal(&form) {
+    if let Some(r) = who.refusal(&form).or_else(|| who.resent(&form, "/console/apps")) {
         return r;
     }
     let mut input = json!({"name": form.get("name")});
@@ -567,7 +582,7 @@ async fn delete_app(State(c): State<Console>, who: SignedIn, Path(id): Path<Stri
 
 async fn add_secret(State(c): State<Console>, who: SignedIn, Path(id): Path<String>, body: Bytes) -> Response {
     let form = Form::urlencoded(&body);
-    if let Some(r) = who.refusal(&form) {
+    if let Some(r) = who.refusal(&form).or_else(|| who.resent(&form, &format!("/console/apps/{id}"))) {
         return r;
     }
     let note = Some(form.get("note")).filter(|n| !n.is_empty());
@@ -647,7 +662,7 @@ async fn add_key(State(c): State<Console>, who: SignedIn, Path(id): Path<String>
 
 async fn generate_key(State(c): State<Console>, who: SignedIn, Path(id): Path<String>, body: Bytes) -> Response {
     let form = Form::urlencoded(&body);
-    if let Some(r) = who.refusal(&form) {
+    if let Some(r) = who.refusal(&form).or_else(|| who.resent(&form, &format!("/console/apps/{id}"))) {
         return r;
     }
     let alg = Some(form.get("alg")).filter(|a| !a.is_empty());

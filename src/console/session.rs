@@ -2,8 +2,9 @@
 //! CSRF token bound to it; idle and absolute expiry decided by the injected clock. Sessions live in this process's
 //! memory: a restart signs everyone out, and two processes do not share them.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue};
@@ -33,6 +34,27 @@ pub struct Session {
     pub csrf: String,
     created_at: i64,
     last_seen: AtomicI64,
+    /// The one-time tokens of forms already sent (the latest 64).
+    sent: Mutex<VecDeque<String>>,
+}
+
+impl Session {
+    /// Whether a form with the one-time token `once` is sent for the first time; a reload that sends it again is
+    /// not (it would make another app, secret or key). A form without the token is not checked.
+    pub fn first_use(&self, once: &str) -> bool {
+        if once.is_empty() {
+            return true;
+        }
+        let Ok(mut sent) = self.sent.lock() else { return false };
+        if sent.iter().any(|s| s == once) {
+            return false;
+        }
+        if sent.len() >= 64 {
+            sent.pop_front();
+        }
+        sent.push_back(once.to_string());
+        true
+    }
 }
 
 /// Every live session of this process.
@@ -94,6 +116,7 @@ impl Sessions {
             csrf: credentials::opaque(32),
             created_at: now,
             last_seen: AtomicI64::new(now),
+            sent: Mutex::default(),
         });
         self.by_hash.insert(digest(&id), session.clone());
         (id, session)
@@ -153,7 +176,8 @@ mod tests {
         clock.advance(IDLE_SECS - 60);
         assert!(sessions.get(&id).is_none(), "past the absolute lifetime");
 
-        let (id, _) = sessions.start("u1", "root");
+        let (id, s) = sessions.start("u1", "root");
+        assert!(s.first_use("a") && s.first_use("b") && !s.first_use("a") && s.first_use("") && s.first_use(""));
         sessions.end(&id);
         assert!(sessions.get(&id).is_none());
 

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::authz::pages::html_response;
+use crate::registry::credentials;
 
 /// The console's Content-Security-Policy: its own script and stylesheet only, no inline code, images from here (and
 /// `blob:`/`data:` for the logo preview), forms posting only here, no framing.
@@ -61,12 +62,15 @@ pub struct Frame {
     pub flash: Option<&'static str>,
     /// An error about the whole page.
     pub error: Option<String>,
+    /// A one-time token for the forms that make something shown once (an app, a secret, a key), so that a reload
+    /// that sends one again is refused rather than making another.
+    pub once: String,
 }
 
 impl Frame {
     /// A frame without navigation.
     pub fn public(title: &str) -> Frame {
-        Frame { title: title.into(), nav: None, flash: None, error: None }
+        Frame { title: title.into(), nav: None, flash: None, error: None, once: credentials::opaque(16) }
     }
 }
 

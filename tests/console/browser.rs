@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{start, ROOT, ROOT_PASSWORD};
-use crate::support::authz::ALICE_PASSWORD;
+use crate::support::authz::{Clock, ALICE_PASSWORD, ISSUER};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const SKIPPED: &str = "SKIPPED: console browser tests need chromium and npm ci in tests/console/browser (see README)";
@@ -59,6 +59,8 @@ async fn the_console_works_in_headless_chromium() {
         .env("USER_NAME", "alice")
         .env("USER_PASSWORD", ALICE_PASSWORD)
         .env("MAX_APPS", az.registry.max_apps().to_string())
+        .env("ISSUER", ISSUER)
+        .env("CLOCK_NOW", az.clock.now().to_string())
         .env("SCREENSHOTS", &shots)
         .env("PROFILE_DIR", profile.path())
         .env("CHROMIUM", CHROMIUM)

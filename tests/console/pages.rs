@@ -108,14 +108,32 @@ async fn a_machine_app_is_created_and_its_secret_shown_once_works() {
     let az = start().await;
     let (v, list) = Visitor::signed_in(&az).await;
     assert!(list.text().contains("0 of 10 places used"), "{list}");
-    let created =
-        v.post("/console/apps", &[("csrf", &list.csrf()), ("type", "machine"), ("name", "Nightly export")]).await;
+    let created = v
+        .post(
+            "/console/apps",
+            &[
+                ("csrf", &list.csrf()),
+                ("once", &list.value_of("once")),
+                ("type", "machine"),
+                ("name", "Nightly export"),
+            ],
+        )
+        .await;
     let created = created.expect(201);
     let secret = created.value_of("new-secret");
     assert!(secret.starts_with("tgs_"), "{created}");
     assert!(created.text().contains("it cannot be seen again"));
     let id = client_id_of(&created);
     assert!(token_works(&az, &id, &secret).await, "the secret shown gets a token");
+
+    // Sending the same form again (a reload of that answer) makes nothing: one app, its one secret.
+    let once = list.value_of("once");
+    let again =
+        [("csrf", list.csrf()), ("once", once.clone()), ("type", "machine".into()), ("name", "Nightly export".into())];
+    let again: Vec<(&str, &str)> = again.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let resent = v.post("/console/apps", &again).await.expect(409);
+    assert!(resent.text().contains("This form was already sent") && !resent.body.contains("tgs_"), "{resent}");
+    assert_eq!(az.registry.apps().await.unwrap().len(), 1);
 
     // Shown once: the app's page never shows it again.
     let page = v.get(&format!("/console/apps/{id}")).await.expect(200);
@@ -126,6 +144,20 @@ async fn a_machine_app_is_created_and_its_secret_shown_once_works() {
     let added = v.post(&format!("/console/apps/{id}/secrets"), &[("csrf", &page.csrf()), ("note", "CI runner")]).await;
     let added = added.expect(201);
     let second = added.value_of("new-secret");
+    let once = page.value_of("once");
+    let resend = [("csrf", page.csrf()), ("once", once.clone()), ("note", "x".into())];
+    let resend: Vec<(&str, &str)> = resend.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let path = format!("/console/apps/{id}/secrets");
+    let first_send = v.post(&path, &resend).await.expect(201);
+    assert!(first_send.body.contains("new-secret"));
+    v.post(&path, &resend).await.expect(409);
+    let x =
+        az.registry.app(&id).await.unwrap().0["secrets"].as_array().unwrap().iter().find(|s| s["note"] == "x").unwrap()
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    az.registry.delete_secret(&id, &x).await.unwrap();
     assert_ne!(second, secret);
     assert!(added.body.contains("CI runner"));
     assert!(token_works(&az, &id, &second).await);

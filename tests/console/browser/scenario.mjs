@@ -19,6 +19,8 @@ const ADMIN_PASSWORD = env('ADMIN_PASSWORD');
 const USER = env('USER_NAME');
 const USER_PASSWORD = env('USER_PASSWORD');
 const MAX_APPS = Number(env('MAX_APPS'));
+const ISSUER = env('ISSUER');
+const CLOCK_NOW = Number(env('CLOCK_NOW'));
 const SHOTS = env('SCREENSHOTS');
 const PROFILE = env('PROFILE_DIR');
 
@@ -175,6 +177,11 @@ try {
   await page.click('button[data-copy=client-id]');
   await page.waitForFunction(() => document.getElementById('client-id-status').textContent === 'Copied.');
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), machineId);
+  // A reload sends the form again: refused, nothing new is made, the secret is not shown again.
+  await page.reload();
+  assert.match(await text('main'), /This form was already sent/);
+  assert.ok(!(await page.content()).includes(secret));
+  assert.equal((await adminApi('GET', '/admin/v1/apps')).body.count, 1, 'the reload made no second app');
   await page.goto(`${URL_}/console/apps/${machineId}`);
   assert.equal(await page.$('#new-secret'), null, 'the secret is not shown again');
 
@@ -203,6 +210,20 @@ try {
   assert.equal(downloaded.trim(), pem.trim(), 'the download is the key shown');
   const privateKey = crypto.createPrivateKey(downloaded);
   assert.equal(privateKey.asymmetricKeyType, 'rsa', 'the download is a PEM private key');
+  // The downloaded key signs a JWT assertion (RFC 7523) that the token endpoint takes.
+  const b64url = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+  const claims = { iss: machineId, sub: USER, aud: ISSUER, iat: CLOCK_NOW, exp: CLOCK_NOW + 120, jti: crypto.randomUUID() };
+  const signingInput = `${b64url({ alg: 'RS256', typ: 'JWT' })}.${b64url(claims)}`;
+  const assertion = `${signingInput}.${crypto.sign('RSA-SHA256', Buffer.from(signingInput), privateKey).toString('base64url')}`;
+  const bearer = await fetch(TOKEN_URL, {
+    method: 'POST',
+    headers: {
+      authorization: 'Basic ' + Buffer.from(`${machineId}:${secret}`).toString('base64'),
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }),
+  });
+  assert.equal(bearer.status, 200, `the generated key's assertion gets a token: ${await bearer.text()}`);
   await shot('06-private-key');
 
   step('paste a public key');
