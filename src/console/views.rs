@@ -15,7 +15,7 @@ use crate::registry::credentials;
 /// The console's Content-Security-Policy: its own script and stylesheet only, no inline code, images from here (and
 /// `blob:`/`data:` for the logo preview), forms posting only here, no framing.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-                       connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+                       form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const STYLE: &str = include_str!("assets/console.css");
 const SCRIPT: &str = include_str!("assets/console.js");

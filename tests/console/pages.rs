@@ -10,7 +10,7 @@ use crate::support::authz::{http, TestAuthz};
 use crate::support::Alg;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The client id of the app page a redirect or page shows.
 fn client_id_of(page: &super::Page) -> String {

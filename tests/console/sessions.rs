@@ -2,10 +2,12 @@
 //! id at each sign-in; sign-out; idle and absolute expiry on the process's clock; a disabled or demoted admin's
 //! session ends at once; CSRF on the sign-in form.
 
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 
 use super::{start, Visitor, ROOT, ROOT_PASSWORD};
-use crate::support::authz::ALICE_PASSWORD;
+use crate::support::authz::{capture_logs, ALICE_PASSWORD};
 
 const IDLE_SECS: i64 = 30 * 60;
 const ABSOLUTE_SECS: i64 = 8 * 3600;
@@ -60,6 +62,34 @@ async fn only_admins_get_in_and_failures_are_refused_clearly() {
     az.registry.add_user("carol", "carol-password", true).await.unwrap();
     az.registry.update_user("carol", &json!({"disabled": true})).await.unwrap();
     v.sign_in("carol", "carol-password").await.expect(401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_admin_trying_again_is_slowed_like_a_wrong_password_and_no_password_is_logged() {
+    let logs = capture_logs();
+    let az = start().await;
+    let v = Visitor::new(&az);
+    for _ in 0..3 {
+        v.sign_in("alice", ALICE_PASSWORD).await.expect(403);
+    }
+    // A lower bound on a deliberate delay, not a measure of speed.
+    let started = Instant::now();
+    v.sign_in("alice", ALICE_PASSWORD).await.expect(403);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(250), "the 4th refused sign-in took only {took:?}");
+    // An admin from the same address waits too, then gets in.
+    let started = Instant::now();
+    assert_eq!(v.sign_in(ROOT, ROOT_PASSWORD).await.redirect(), "/console/apps");
+    assert!(started.elapsed() >= Duration::from_millis(250), "the address's failures count for everyone on it");
+
+    if let Some(logs) = logs {
+        let text = logs.text();
+        assert!(text.contains("console: sign-in refused to a user who is not an administrator"), "not logged");
+        assert!(text.contains("console: signed in"));
+        assert!(!text.contains(ALICE_PASSWORD) && !text.contains(ROOT_PASSWORD), "a password reached the logs");
+        let sid = v.cookie("tg_console").unwrap();
+        assert!(!text.contains(&sid), "a session id reached the logs");
+    }
 }
 
 #[tokio::test]
