@@ -498,19 +498,14 @@ async fn app_page_with(
     status: StatusCode,
     edit: impl FnOnce(&mut views::AppPage),
 ) -> Response {
-    match load_app(c, who, id).await {
-        Ok(mut page) => {
+    match c.registry.app(id).await {
+        Ok(view) => {
+            let mut page = app_page(who, &view.0, None);
             edit(&mut page);
             render(status, &page)
         }
-        Err(r) => r,
+        Err(e) => who.error(e),
     }
-}
-
-/// Loads an app and builds its page.
-async fn load_app(c: &Console, who: &SignedIn, id: &str) -> Result<views::AppPage, Response> {
-    let view = c.registry.app(id).await.map_err(|e| who.error(e))?;
-    Ok(app_page(who, &view.0, None))
 }
 
 async fn show_app(
