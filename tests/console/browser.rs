@@ -1,8 +1,9 @@
 //! The console in a real browser: headless Debian chromium driven by playwright-core (`browser/scenario.mjs`) against
 //! a real tokengate (real sockets, real SQLite file). The script signs in, creates one app of each type, copies a
 //! secret and proves it gets a token, adds and deletes a secret, generates and pastes keys, uploads a logo, meets a
-//! validation error, fills the 10 places, deletes an app, manages users, is refused as a non-admin, checks the CSP
-//! and a phone-sized screen, and takes screenshots (`$CARGO_TARGET_DIR/console-screenshots/`).
+//! validation error, fills the 10 places, deletes an app, manages users, is refused as a non-admin, checks the CSP,
+//! labels and a phone-sized screen, creates and deletes an app with JavaScript off, and takes screenshots
+//! (`$CARGO_TARGET_DIR/console-screenshots/`).
 //!
 //! Skipped, with a line saying so, when chromium or the npm packages are missing, unless
 //! `TOKENGATE_REQUIRE_BROWSER=1` (as `.ci/run` sets), which makes that a failure.

@@ -85,6 +85,17 @@ try {
     await Promise.all([page.waitForEvent('load'), page.click(selector)]);
   };
   const text = async (selector) => ((await page.textContent(selector)) ?? '').trim();
+  // Every visible form control has a label (or an aria-label); every button has a name.
+  const checkLabels = async (where) => {
+    const unlabelled = await page.evaluate(() =>
+      [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+        .filter((el) => el.tagName === 'BUTTON'
+          ? !(el.textContent.trim() || el.getAttribute('aria-label'))
+          : !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+        .map((el) => el.outerHTML.slice(0, 120)),
+    );
+    assert.deepEqual(unlabelled, [], `controls without a label on ${where}`);
+  };
   const noHorizontalScroll = async () =>
     page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth);
   const token = async (clientId, secret) => {
@@ -125,6 +136,7 @@ try {
   assert.match(page.url(), /\/console\/sign-in$/, 'signed out: the sign-in page');
   assert.equal(first.status(), 200);
   await shot('01-sign-in');
+  await checkLabels('the sign-in page');
   await page.fill('#username', USER);
   await page.fill('#password', USER_PASSWORD);
   await submit('button[type=submit]');
@@ -156,6 +168,7 @@ try {
   await page.check('#type-machine');
   await page.fill('#create-name', 'Nightly export');
   await shot('04-create-dialog');
+  await checkLabels('the list with its dialog');
   await page.keyboard.press('Escape');
   await page.waitForSelector('#create-dialog:not([open])', { state: 'attached' });
   assert.equal(await page.evaluate(() => document.activeElement.id), 'create-app', 'focus returns to the button');
@@ -238,6 +251,7 @@ try {
   assert.equal(await page.locator('#keys tbody tr').count(), 2);
   assert.ok((await text('#keys')).includes('ES256') && (await text('#keys')).includes('RS256'));
   await shot('07-machine-keys');
+  await checkLabels("a machine app's page");
 
   // ---- A web application: a refused field shows the API's message; the logo upload with its preview. ----
   step('web app');
@@ -260,6 +274,7 @@ try {
   assert.equal(await text('.flash'), 'The logo is uploaded.');
   assert.ok(await page.evaluate(() => document.querySelector('h1 img.logo').naturalWidth === 16), 'the logo loads');
   await shot('08-web-app');
+  await checkLabels("a web app's page");
 
   // ---- A single-page application: no secret, PKCE. ----
   step('single-page app');
@@ -310,6 +325,7 @@ try {
   assert.equal(await text(`tr[data-user=${USER}] td[data-label=Status]`), 'Disabled');
   assert.equal(await page.$(`tr[data-user=${ADMIN}] button`), null, 'no button to lock yourself out');
   await shot('11-users');
+  await checkLabels('the users page');
 
   // ---- A phone-sized screen. ----
   step('phone-sized screen');
@@ -329,6 +345,39 @@ try {
   assert.match(page.url(), /\/console\/sign-in$/);
   await go('/console/apps');
   assert.match(page.url(), /\/console\/sign-in$/, 'signed out for good');
+
+  // ---- Without JavaScript: the dialogs' own pages do the same work. ----
+  step('without JavaScript');
+  const plain = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const noJs = await (await plain.newContext({ javaScriptEnabled: false })).newPage();
+    noJs.setDefaultTimeout(15000);
+    const send = async (selector) => Promise.all([noJs.waitForEvent('load'), noJs.click(selector)]);
+    await noJs.goto(`${URL_}/console/sign-in`);
+    await noJs.fill('#username', 'bob');
+    await noJs.fill('#password', 'bob-password-1');
+    await send('button[type=submit]');
+    assert.match(noJs.url(), /\/console\/apps$/, 'bob, made an admin in the console, signs in');
+    await send('#create-app');
+    assert.match(noJs.url(), /\/console\/apps\/new$/, 'the create link leads to its own page');
+    await noJs.check('#type-web');
+    await noJs.fill('#create-name', 'Plain HTML');
+    await send('button:text-is("Create")');
+    assert.equal((await noJs.textContent('h1')).trim(), 'Plain HTML');
+    assert.match(await noJs.inputValue('#new-secret'), /^tgs_/);
+    assert.ok(await noJs.isHidden('#download-key') || (await noJs.$('#download-key')) === null);
+    await send('#delete-app');
+    assert.match(noJs.url(), /\/delete$/, 'the delete link leads to a confirmation page');
+    await send('button.danger');
+    assert.equal((await noJs.textContent('.flash')).trim(), 'The app is deleted.');
+  } finally {
+    await plain.close();
+  }
 
   assert.deepEqual(cspProblems, [], 'no CSP violation on any page');
   assert.deepEqual(otherErrors, [], 'no script error on any page');
