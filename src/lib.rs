@@ -94,6 +94,8 @@ pub mod authz;
 #[doc(hidden)]
 pub mod cli;
 #[doc(hidden)]
+pub mod console;
+#[doc(hidden)]
 pub mod demo;
 #[doc(hidden)]
 pub mod health;

@@ -359,16 +359,19 @@ async fn update_user(_: Admin, State(s): State<AdminState>, Path(name): Path<Str
     ok(StatusCode::OK, serde_json::to_value(user).unwrap_or_default())
 }
 
-/// Serves the admin API as a Pingora background service on an already bound listener.
+/// Serves the admin API and the admin console ([`crate::console`]) as a Pingora background service on an already
+/// bound listener.
 pub struct AdminService {
     listener: Mutex<Option<std::net::TcpListener>>,
     state: AdminState,
+    console: crate::console::Console,
 }
 
 impl AdminService {
     /// The service.
     pub fn new(listener: std::net::TcpListener, registry: Registry) -> Self {
-        AdminService { listener: Mutex::new(Some(listener)), state: AdminState::new(registry) }
+        let console = crate::console::Console::new(registry.clone());
+        AdminService { listener: Mutex::new(Some(listener)), state: AdminState::new(registry), console }
     }
 }
 
@@ -380,10 +383,11 @@ impl pingora::services::background::BackgroundService for AdminService {
             tracing::error!("admin listener failed");
             return;
         };
-        let app = router(self.state.clone());
+        let app = router(self.state.clone()).merge(crate::console::router(self.console.clone()));
         let stop = async move {
             let _ = shutdown.changed().await;
         };
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
             tracing::error!(error = %e, "admin API failed");
         }

@@ -6,10 +6,10 @@
 mod authorize;
 pub mod bridge;
 mod endpoints;
-mod pages;
+pub(crate) mod pages;
 pub mod revocation;
 pub mod signing;
-mod throttle;
+pub(crate) mod throttle;
 mod token;
 
 use std::sync::Arc;

@@ -49,6 +49,12 @@ pub fn page(status: StatusCode, title: &str, body: &str, form_target: Option<&st
     let csp = format!(
         "default-src 'none'; style-src 'self'; img-src 'self' https: http://127.0.0.1:* http://localhost:*; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     );
+    html_response(status, html, &csp)
+}
+
+/// An HTML answer with the security headers every page carries: `csp`, no framing, no caching, no sniffing, no
+/// referrer. Shared with the admin console.
+pub fn html_response(status: StatusCode, html: String, csp: &str) -> Response {
     let mut r = (status, html).into_response();
     let h = r.headers_mut();
     h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -56,7 +62,7 @@ pub fn page(status: StatusCode, title: &str, body: &str, form_target: Option<&st
     h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(http::header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    if let Ok(v) = HeaderValue::from_str(&csp) {
+    if let Ok(v) = HeaderValue::from_str(csp) {
         h.insert(http::header::CONTENT_SECURITY_POLICY, v);
     }
     r

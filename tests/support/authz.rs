@@ -644,7 +644,9 @@ pub fn capture_logs() -> Option<LogCapture> {
             let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
                 .with_writer(move || sink.clone())
-                .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                // Dynamic: asked at every event. A plain `filter_fn` is asked once per call site and its answer kept,
+                // so a site first reached while no test captured would stay silent for every later capture.
+                .with_filter(tracing_subscriber::filter::dynamic_filter_fn(|meta, _| {
                     CAPTURING.load(Ordering::SeqCst) > 0 && *meta.level() <= tracing::Level::DEBUG
                 }));
             let subscriber = tracing_subscriber::registry().with(layer);

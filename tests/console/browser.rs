@@ -1,0 +1,106 @@
+//! The console in a real browser: headless Debian chromium driven by playwright-core (`browser/scenario.mjs`) against
+//! a real tokengate (real sockets, real SQLite file). The script signs in, creates one app of each type, copies a
+//! secret and proves it gets a token, adds and deletes a secret, generates and pastes keys, uploads a logo, meets a
+//! validation error, fills the 10 places, deletes an app, manages users, is refused as a non-admin, checks the CSP,
+//! labels and a phone-sized screen, creates and deletes an app with JavaScript off, and takes screenshots
+//! (`$CARGO_TARGET_DIR/console-screenshots/`).
+//!
+//! Skipped, with a line saying so, when chromium or the npm packages are missing, unless
+//! `TOKENGATE_REQUIRE_BROWSER=1` (as `.ci/run` sets), which makes that a failure.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{start, ROOT, ROOT_PASSWORD};
+use crate::support::authz::{Clock, ALICE_PASSWORD, ISSUER};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const SKIPPED: &str = "SKIPPED: console browser tests need chromium and npm ci in tests/console/browser (see README)";
+
+fn missing(dir: &Path) -> Option<String> {
+    if !Path::new(CHROMIUM).exists() {
+        return Some(format!("{CHROMIUM} is not installed"));
+    }
+    if !dir.join("node_modules/playwright-core/package.json").exists() {
+        return Some(format!("{} has no node_modules/playwright-core", dir.display()));
+    }
+    if std::process::Command::new("node").arg("--version").output().is_err() {
+        return Some("node is not installed".into());
+    }
+    None
+}
+
+#[tokio::test]
+async fn the_console_works_in_headless_chromium() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/browser");
+    if let Some(why) = missing(&dir) {
+        assert!(
+            std::env::var("TOKENGATE_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "TOKENGATE_REQUIRE_BROWSER=1 but {why}: install chromium and run `npm ci --prefix tests/console/browser`"
+        );
+        println!("{SKIPPED} ({why})");
+        return;
+    }
+    let az = start().await;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let shots = target.join("console-screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot directory");
+    let profile = tempfile::tempdir().expect("browser profile directory");
+
+    let started = Instant::now();
+    let run = tokio::process::Command::new("node")
+        .arg("scenario.mjs")
+        .current_dir(&dir)
+        .env("CONSOLE_URL", &az.admin_url)
+        .env("TOKEN_URL", format!("{}/oauth2/token", az.url))
+        .env("ADMIN_USER", ROOT)
+        .env("ADMIN_PASSWORD", ROOT_PASSWORD)
+        .env("USER_NAME", "alice")
+        .env("USER_PASSWORD", ALICE_PASSWORD)
+        .env("MAX_APPS", az.registry.max_apps().to_string())
+        .env("ISSUER", ISSUER)
+        .env("CLOCK_NOW", az.clock.now().to_string())
+        .env("SCREENSHOTS", &shots)
+        .env("PROFILE_DIR", profile.path())
+        .env("CHROMIUM", CHROMIUM)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(300), run)
+        .await
+        .expect("the browser scenario did not finish within 5 minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the browser scenario failed ({}):\n{stdout}\n{stderr}", out.status);
+    println!("{stdout}browser scenario: {:.1} s", started.elapsed().as_secs_f64());
+
+    // What the browser did is in the registry.
+    let apps = az.registry.apps().await.unwrap();
+    assert_eq!(apps.len() as i64, az.registry.max_apps() - 1, "ten created, one deleted");
+    for kind in ["machine", "web", "spa"] {
+        assert!(apps.iter().any(|a| a.0["type"] == kind), "a {kind} app was created");
+    }
+    let machine = apps.iter().find(|a| a.0["name"] == "Nightly export").expect("the machine app");
+    assert_eq!(machine.0["public_keys"].as_array().unwrap().len(), 2, "one generated, one pasted");
+    assert_eq!(machine.0["secrets"].as_array().unwrap().len(), 1, "a secret added, then deleted");
+    let web = apps.iter().find(|a| a.0["name"] == "Customer portal").expect("the web app");
+    assert_eq!(web.0["redirect_urls"][0], "https://portal.example/callback");
+    assert!(web.0["logo_url"].as_str().unwrap().starts_with("/oauth2/logo/"));
+    let users = az.registry.users().await.unwrap();
+    assert!(users.iter().any(|u| u.username == "bob" && u.is_admin && !u.disabled));
+    assert!(users.iter().any(|u| u.username == "alice" && u.disabled));
+    for shot in [
+        "01-sign-in",
+        "03-apps-empty",
+        "04-create-dialog",
+        "05-app-secret",
+        "07-machine-keys",
+        "09-apps-full",
+        "11-users",
+        "12-phone-apps",
+    ] {
+        assert!(shots.join(format!("{shot}.png")).exists(), "screenshot {shot}");
+    }
+}

@@ -1,0 +1,223 @@
+//! The admin console, end to end: a real tokengate process (its registry on a SQLite file, the console on the admin
+//! listener), driven over HTTP by a cookie-keeping client that follows no redirect ([`Visitor`]), and in a real
+//! headless chromium by `browser/scenario.mjs` ([`browser`]).
+
+mod browser;
+mod pages;
+mod sessions;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use reqwest::header::HeaderMap;
+
+use crate::support::authz::{http, TestAuthz};
+
+/// The console administrator every test signs in as.
+pub const ROOT: &str = "root";
+/// Their password.
+pub const ROOT_PASSWORD: &str = "root-password-1";
+
+/// A gateway with its console, and `root` (admin) and `alice` (not an admin).
+pub async fn start() -> TestAuthz {
+    let az = TestAuthz::start().await;
+    az.registry.add_user(ROOT, ROOT_PASSWORD, true).await.expect("add root");
+    az
+}
+
+/// A browser without JavaScript: keeps the cookies it is given, follows no redirect.
+pub struct Visitor {
+    base: String,
+    http: reqwest::Client,
+    jar: Mutex<HashMap<String, String>>,
+}
+
+/// One answer, with the request that got it (both printed when an assertion fails).
+pub struct Page {
+    pub request: String,
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// A header's value, or "".
+    pub fn header(&self, name: &str) -> String {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    }
+
+    /// Every `Set-Cookie` value.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
+    }
+
+    /// The `Location` of a 303.
+    #[track_caller]
+    pub fn redirect(&self) -> String {
+        assert_eq!(self.status, 303, "expected a redirect:\n{self}");
+        self.header("location")
+    }
+
+    /// Panics unless the status is `status`.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Page {
+        assert_eq!(self.status, status, "expected {status}:\n{self}");
+        self
+    }
+
+    /// The first hidden CSRF token of the page's forms.
+    #[track_caller]
+    pub fn csrf(&self) -> String {
+        self.value_of("csrf")
+    }
+
+    /// The `value` attribute of the input named or identified `name`.
+    #[track_caller]
+    pub fn value_of(&self, name: &str) -> String {
+        for marker in [format!("name=\"{name}\" value=\""), format!("id=\"{name}\" value=\"")] {
+            if let Some(i) = self.body.find(&marker) {
+                let rest = &self.body[i + marker.len()..];
+                return unescape(&rest[..rest.find('"').expect("closing quote")]);
+            }
+        }
+        panic!("no input {name}:\n{self}");
+    }
+
+    /// The text of the page with HTML escapes undone (for comparing with the API's messages).
+    pub fn text(&self) -> String {
+        unescape(&self.body)
+    }
+}
+
+/// Undoes askama's HTML escaping.
+pub fn unescape(s: &str) -> String {
+    s.replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+impl fmt::Display for Page {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut body = self.body.clone();
+        if body.len() > 3000 {
+            body.truncate(3000);
+            body.push_str("...");
+        }
+        write!(f, "  request: {}\n  answer:  {} {:?}\n{}", self.request, self.status, self.headers, body)
+    }
+}
+
+impl fmt::Debug for Page {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Visitor {
+    /// A visitor of `az`'s admin listener with no cookie.
+    pub fn new(az: &TestAuthz) -> Visitor {
+        Visitor { base: az.admin_url.clone(), http: http(), jar: Mutex::new(HashMap::new()) }
+    }
+
+    /// Sets a cookie by hand (as an attacker planting one would).
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.jar.lock().unwrap().insert(name.into(), value.into());
+    }
+
+    /// The cookie's current value.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar.lock().unwrap().get(name).cloned()
+    }
+
+    fn cookie_header(&self) -> String {
+        self.jar.lock().unwrap().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn send(&self, request: String, rb: reqwest::RequestBuilder) -> Page {
+        let rb = rb.header("cookie", self.cookie_header());
+        let resp = rb.send().await.unwrap_or_else(|e| panic!("{request}: {e}"));
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.unwrap_or_default();
+        let page = Page { request, status, headers, body };
+        let mut jar = self.jar.lock().unwrap();
+        for c in page.set_cookies() {
+            let pair = c.split(';').next().unwrap_or_default();
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if c.contains("Max-Age=0") {
+                jar.remove(k);
+            } else {
+                jar.insert(k.to_string(), v.to_string());
+            }
+        }
+        page
+    }
+
+    /// GET a path of the admin listener.
+    pub async fn get(&self, path: &str) -> Page {
+        self.send(format!("GET {path}"), self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    /// POST a form to a path of the admin listener.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let shown: Vec<String> =
+            form.iter().map(|(k, v)| if *k == "password" { format!("{k}=…") } else { format!("{k}={v}") }).collect();
+        self.send(format!("POST {path} {}", shown.join("&")), self.http.post(format!("{}{path}", self.base)).form(form))
+            .await
+    }
+
+    /// POST a `multipart/form-data` form: text fields, and files as (field, file name, content type, bytes).
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &str, &[u8])],
+    ) -> Page {
+        let boundary = "----tokengate-console-test-boundary";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
+            );
+        }
+        for (name, file, ct, data) in files {
+            body.extend(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\
+                     Content-Type: {ct}\r\n\r\n"
+                )
+                .bytes(),
+            );
+            body.extend_from_slice(data);
+            body.extend(b"\r\n");
+        }
+        body.extend(format!("--{boundary}--\r\n").bytes());
+        let rb = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body);
+        self.send(format!("POST {path} (multipart)"), rb).await
+    }
+
+    /// Signs in through the form; returns the answer to the POST.
+    pub async fn sign_in(&self, username: &str, password: &str) -> Page {
+        let form = self.get("/console/sign-in").await.expect(200);
+        let csrf = form.csrf();
+        self.post("/console/sign-in", &[("csrf", &csrf), ("username", username), ("password", password)]).await
+    }
+
+    /// Signs in as root and returns the app list page.
+    pub async fn signed_in(az: &TestAuthz) -> (Visitor, Page) {
+        let v = Visitor::new(az);
+        let r = v.sign_in(ROOT, ROOT_PASSWORD).await;
+        assert_eq!(r.redirect(), "/console/apps", "{r}");
+        let list = v.get("/console/apps").await.expect(200);
+        (v, list)
+    }
+}
