@@ -40,7 +40,7 @@ pub struct Console {
 impl Console {
     /// A console over `registry`, with no session yet; sessions expire by the registry's clock.
     pub fn new(registry: Registry) -> Self {
-        let sessions = Sessions::new(registry.clock().clone());
+        let sessions = Sessions::new(registry.store().clone(), registry.clock().clone());
         registry.on_revocation(Arc::new(EndRevokedSessions {
             sessions: sessions.clone(),
             registry: registry.clone(),
@@ -67,7 +67,9 @@ impl crate::registry::RevocationHook for EndRevokedSessions {
             Ok(records) => {
                 for r in records {
                     if r.kind == "user" {
-                        self.sessions.end_user(&r.value, r.revoked_at);
+                        if let Err(e) = self.sessions.end_user(&r.value, r.revoked_at).await {
+                            tracing::error!(error = %e, "console: ending a disabled user's sessions failed");
+                        }
                     }
                     *seen = (*seen).max(r.seq);
                 }
@@ -125,7 +127,8 @@ async fn not_found(who: Option<SignedIn>) -> Response {
 /// A signed-in administrator, checked on every request: a live session, and a user who still exists, is enabled and
 /// is an administrator. Anything else ends the session and leads to the sign-in page.
 pub struct SignedIn {
-    session: Arc<Session>,
+    session: Session,
+    sessions: Sessions,
     /// The user, as stored now.
     pub user: UserRecord,
 }
@@ -144,8 +147,8 @@ impl SignedIn {
     }
 
     /// The refusal of a form sent a second time (a reload of the page that answered it); `None` the first time.
-    fn resent(&self, form: &Form, back: &str) -> Option<Response> {
-        if self.session.first_use(form.get("once")) {
+    async fn resent(&self, form: &Form, back: &str) -> Option<Response> {
+        if self.sessions.first_use(&self.session, form.get("once")).await {
             return None;
         }
         Some(message(
@@ -201,11 +204,25 @@ impl FromRequestParts<Console> for SignedIn {
 
     async fn from_request_parts(parts: &mut Parts, c: &Console) -> Result<Self, Self::Rejection> {
         let sid = session::cookie(&parts.headers, session::COOKIE).unwrap_or_default();
-        let Some(session) = c.sessions.get(sid) else { return Err(see_other("/console/sign-in")) };
+        let unavailable = |e: crate::store::StoreError| {
+            tracing::error!(error = %e, "console: storage failed");
+            message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                None,
+                "The console cannot reach its database. Try again in a moment.",
+                "/console/apps",
+            )
+        };
+        let Some(session) = c.sessions.get(sid).await.map_err(unavailable)? else {
+            return Err(see_other("/console/sign-in"));
+        };
         match c.registry.store().user_by_id(&session.user_id).await {
-            Ok(Some(user)) if user.is_admin && !user.disabled => Ok(SignedIn { session, user }),
+            Ok(Some(user)) if user.is_admin && !user.disabled => {
+                Ok(SignedIn { session, sessions: c.sessions.clone(), user })
+            }
             Ok(_) => {
-                c.sessions.end(sid);
+                c.sessions.end(sid).await.map_err(unavailable)?;
                 Err(see_other("/console/sign-in"))
             }
             Err(e) => {
@@ -316,9 +333,23 @@ async fn sign_in(State(c): State<Console>, parts: Parts, body: Bytes) -> Respons
     c.throttle.success(&keys[..1]);
     // A new session id at every sign-in: a planted or earlier cookie never becomes a signed-in session.
     if let Some(old) = session::cookie(&parts.headers, session::COOKIE) {
-        c.sessions.end(old);
+        if let Err(e) = c.sessions.end(old).await {
+            tracing::error!(error = %e, "console: ending the previous session failed");
+        }
     }
-    let (sid, _) = c.sessions.start(&user.id, &user.username);
+    let sid = match c.sessions.start(&user.id, &user.username).await {
+        Ok((sid, _)) => sid,
+        Err(e) => {
+            tracing::error!(error = %e, "console: storing a session failed");
+            return message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                None,
+                "The console cannot reach its database. Try again in a moment.",
+                "/console/sign-in",
+            );
+        }
+    };
     tracing::info!(username, "console: signed in");
     let mut r = see_other("/console/apps");
     r.headers_mut().append(SET_COOKIE, session::set_cookie(session::COOKIE, &sid, "/console", None));
@@ -331,7 +362,9 @@ async fn sign_out(State(c): State<Console>, who: SignedIn, headers: HeaderMap, b
         return r;
     }
     if let Some(sid) = session::cookie(&headers, session::COOKIE) {
-        c.sessions.end(sid);
+        if let Err(e) = c.sessions.end(sid).await {
+            tracing::error!(error = %e, "console: ending a session failed");
+        }
     }
     let mut r = see_other("/console/sign-in");
     r.headers_mut().append(SET_COOKIE, session::set_cookie(session::COOKIE, "", "/console", Some(0)));
@@ -406,7 +439,10 @@ async fn new_app(State(c): State<Console>, who: SignedIn) -> Response {
 
 async fn create_app(State(c): State<Console>, who: SignedIn, body: Bytes) -> Response {
     let form = Form::urlencoded(&body);
-    if let Some(r) = who.refusal(&form).or_else(|| who.resent(&form, "/console/apps")) {
+    if let Some(r) = who.refusal(&form) {
+        return r;
+    }
+    if let Some(r) = who.resent(&form, "/console/apps").await {
         return r;
     }
     let mut input = json!({"name": form.get("name")});
@@ -577,7 +613,10 @@ async fn delete_app(State(c): State<Console>, who: SignedIn, Path(id): Path<Stri
 
 async fn add_secret(State(c): State<Console>, who: SignedIn, Path(id): Path<String>, body: Bytes) -> Response {
     let form = Form::urlencoded(&body);
-    if let Some(r) = who.refusal(&form).or_else(|| who.resent(&form, &format!("/console/apps/{id}"))) {
+    if let Some(r) = who.refusal(&form) {
+        return r;
+    }
+    if let Some(r) = who.resent(&form, &format!("/console/apps/{id}")).await {
         return r;
     }
     let note = Some(form.get("note")).filter(|n| !n.is_empty());
@@ -657,7 +696,10 @@ async fn add_key(State(c): State<Console>, who: SignedIn, Path(id): Path<String>
 
 async fn generate_key(State(c): State<Console>, who: SignedIn, Path(id): Path<String>, body: Bytes) -> Response {
     let form = Form::urlencoded(&body);
-    if let Some(r) = who.refusal(&form).or_else(|| who.resent(&form, &format!("/console/apps/{id}"))) {
+    if let Some(r) = who.refusal(&form) {
+        return r;
+    }
+    if let Some(r) = who.resent(&form, &format!("/console/apps/{id}")).await {
         return r;
     }
     let alg = Some(form.get("alg")).filter(|a| !a.is_empty());

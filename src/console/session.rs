@@ -1,18 +1,15 @@
 //! Console sessions: a random id in an HttpOnly, SameSite=Strict cookie, kept server-side only as its SHA-256, with a
-//! CSRF token bound to it; idle and absolute expiry decided by the injected clock. Sessions live in this process's
-//! memory: a restart signs everyone out, and two processes do not share them.
+//! CSRF token bound to it; idle and absolute expiry decided by the injected clock. Sessions are in the store, so that
+//! a restart keeps them and every instance sharing a database serves them (no sticky sessions).
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::clock::Clock;
 use crate::registry::credentials;
+use crate::store::{ConsoleSessionRecord, Store, StoreError};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "tg_console";
@@ -24,7 +21,7 @@ pub const IDLE_SECS: i64 = 30 * 60;
 pub const ABSOLUTE_SECS: i64 = 8 * 3600;
 
 /// One signed-in administrator.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Session {
     /// The user's id (not the name: a renamed or recreated user does not inherit a session).
     pub user_id: String,
@@ -32,40 +29,14 @@ pub struct Session {
     pub username: String,
     /// The CSRF token every form of this session carries.
     pub csrf: String,
-    created_at: i64,
-    last_seen: AtomicI64,
-    /// The one-time tokens of forms already sent (the latest 64).
-    sent: Mutex<VecDeque<String>>,
+    hash: String,
 }
 
-impl Session {
-    /// Whether a form with the one-time token `once` is sent for the first time; a reload that sends it again is
-    /// not (it would make another app, secret or key). A form without the token is not checked.
-    pub fn first_use(&self, once: &str) -> bool {
-        if once.is_empty() {
-            return true;
-        }
-        let Ok(mut sent) = self.sent.lock() else { return false };
-        if sent.iter().any(|s| s == once) {
-            return false;
-        }
-        if sent.len() >= 64 {
-            sent.pop_front();
-        }
-        sent.push_back(once.to_string());
-        true
-    }
-}
-
-/// Every live session of this process.
+/// The console's sessions, in the store.
 #[derive(Clone)]
 pub struct Sessions {
-    by_hash: moka::sync::Cache<[u8; 32], Arc<Session>>,
+    store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-}
-
-fn digest(id: &str) -> [u8; 32] {
-    Sha256::digest(id.as_bytes()).into()
 }
 
 /// Whether two tokens are equal, in constant time (for equal lengths).
@@ -94,61 +65,71 @@ pub fn set_cookie(name: &str, value: &str, path: &str, max_age: Option<i64>) -> 
 }
 
 impl Sessions {
-    /// No sessions yet; expiry decided by `clock`.
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Sessions {
-            // A wall-clock bound too, so that abandoned sessions do not stay in memory when the clock is manual.
-            by_hash: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(ABSOLUTE_SECS as u64))
-                .build(),
-            clock,
-        }
+    /// Sessions kept in `store`, expiring by `clock`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Sessions { store, clock }
     }
 
-    /// Starts a session for a user: returns the new session id (for the cookie only; it is kept here as a hash).
-    pub fn start(&self, user_id: &str, username: &str) -> (String, Arc<Session>) {
-        let id = credentials::opaque(32);
+    /// The bounds of a live session now: last used after the first, begun after the second.
+    fn bounds(&self) -> (i64, i64, i64) {
         let now = self.clock.now();
-        let session = Arc::new(Session {
+        (now, now - IDLE_SECS, now - ABSOLUTE_SECS)
+    }
+
+    /// Starts a session for a user: returns the new session id (for the cookie only; it is stored as a hash).
+    pub async fn start(&self, user_id: &str, username: &str) -> Result<(String, Session), StoreError> {
+        let id = credentials::opaque(32);
+        let (now, idle_before, started_before) = self.bounds();
+        let record = ConsoleSessionRecord {
+            session_hash: credentials::hash(&id),
             user_id: user_id.to_string(),
             username: username.to_string(),
             csrf: credentials::opaque(32),
             created_at: now,
-            last_seen: AtomicI64::new(now),
-            sent: Mutex::default(),
-        });
-        self.by_hash.insert(digest(&id), session.clone());
-        (id, session)
+            last_seen_at: now,
+        };
+        self.store.create_console_session(&record, idle_before, started_before).await?;
+        Ok((id, session(record)))
     }
 
-    /// The live session with this id, marked as used now; an expired one is forgotten.
-    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
-        let key = digest(id);
-        let session = self.by_hash.get(&key)?;
-        let now = self.clock.now();
-        let idle = now - session.last_seen.load(Ordering::SeqCst);
-        if idle >= IDLE_SECS || now - session.created_at >= ABSOLUTE_SECS {
-            self.by_hash.invalidate(&key);
-            return None;
+    /// The live session with this id, marked as used now.
+    pub async fn get(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        if id.is_empty() {
+            return Ok(None);
         }
-        session.last_seen.store(now, Ordering::SeqCst);
-        Some(session)
+        let (now, idle_before, started_before) = self.bounds();
+        Ok(self.store.console_session(&credentials::hash(id), now, idle_before, started_before).await?.map(session))
     }
 
     /// Ends a session (sign-out, or a user who may no longer sign in).
-    pub fn end(&self, id: &str) {
-        self.by_hash.invalidate(&digest(id));
+    pub async fn end(&self, id: &str) -> Result<(), StoreError> {
+        self.store.end_console_session(&credentials::hash(id)).await
     }
 
     /// Ends every session of `username` that began at or before `revoked_at` (the user was disabled then).
-    pub fn end_user(&self, username: &str, revoked_at: i64) {
-        for (key, s) in self.by_hash.iter() {
-            if s.username == username && s.created_at <= revoked_at {
-                self.by_hash.invalidate(&*key);
+    pub async fn end_user(&self, username: &str, revoked_at: i64) -> Result<(), StoreError> {
+        self.store.end_console_sessions_of(username, revoked_at).await
+    }
+
+    /// Whether a form of `session` with the one-time token `once` is sent for the first time; a reload that sends
+    /// it again is not (it would make another app, secret or key). A form without the token is not checked. When
+    /// the store cannot tell, the form is refused.
+    pub async fn first_use(&self, session: &Session, once: &str) -> bool {
+        if once.is_empty() {
+            return true;
+        }
+        match self.store.console_form_sent(&session.hash, once).await {
+            Ok(first) => first,
+            Err(e) => {
+                tracing::error!(error = %e, "console: recording a sent form failed");
+                false
             }
         }
     }
+}
+
+fn session(r: ConsoleSessionRecord) -> Session {
+    Session { user_id: r.user_id, username: r.username, csrf: r.csrf, hash: r.session_hash }
 }
 
 #[cfg(test)]
@@ -156,39 +137,48 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
 
-    #[test]
-    fn sessions_expire_when_idle_and_absolutely() {
+    #[tokio::test]
+    async fn sessions_expire_when_idle_and_absolutely() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::SqlStore::open(&dir.path().join("t.db").display().to_string()).await.unwrap();
         let clock = ManualClock::new(1_000_000);
-        let sessions = Sessions::new(Arc::new(clock.clone()));
-        let (id, s) = sessions.start("u1", "root");
-        assert_eq!(sessions.get(&id).unwrap().csrf, s.csrf);
-        assert!(sessions.get("other").is_none());
+        let sessions = Sessions::new(Arc::new(store), Arc::new(clock.clone()));
+        let get = |id: String| {
+            let sessions = sessions.clone();
+            async move { sessions.get(&id).await.unwrap() }
+        };
+        let (id, s) = sessions.start("u1", "root").await.unwrap();
+        assert_eq!(get(id.clone()).await.unwrap().csrf, s.csrf);
+        assert!(get("other".into()).await.is_none());
         clock.advance(IDLE_SECS - 1);
-        assert!(sessions.get(&id).is_some(), "used within the idle time");
+        assert!(get(id.clone()).await.is_some(), "used within the idle time");
         clock.advance(IDLE_SECS);
-        assert!(sessions.get(&id).is_none(), "idle too long");
+        assert!(get(id.clone()).await.is_none(), "idle too long");
 
-        let (id, _) = sessions.start("u1", "root");
+        let (id, _) = sessions.start("u1", "root").await.unwrap();
         for _ in 0..(ABSOLUTE_SECS / (IDLE_SECS - 60)) {
             clock.advance(IDLE_SECS - 60);
-            assert!(sessions.get(&id).is_some());
+            assert!(get(id.clone()).await.is_some());
         }
         clock.advance(IDLE_SECS - 60);
-        assert!(sessions.get(&id).is_none(), "past the absolute lifetime");
+        assert!(get(id.clone()).await.is_none(), "past the absolute lifetime");
 
-        let (id, s) = sessions.start("u1", "root");
-        assert!(s.first_use("a") && s.first_use("b") && !s.first_use("a") && s.first_use("") && s.first_use(""));
-        sessions.end(&id);
-        assert!(sessions.get(&id).is_none());
+        let (id, s) = sessions.start("u1", "root").await.unwrap();
+        for (once, first) in [("a", true), ("b", true), ("a", false), ("", true), ("", true)] {
+            assert_eq!(sessions.first_use(&s, once).await, first, "{once}");
+        }
+        sessions.end(&id).await.unwrap();
+        assert!(get(id.clone()).await.is_none());
+        assert!(!sessions.first_use(&s, "c").await, "an ended session sends no form");
 
-        let (old, _) = sessions.start("u1", "root");
-        let (other, _) = sessions.start("u2", "carol");
+        let (old, _) = sessions.start("u1", "root").await.unwrap();
+        let (other, _) = sessions.start("u2", "carol").await.unwrap();
         clock.advance(10);
-        sessions.end_user("root", clock.now() - 1);
+        sessions.end_user("root", clock.now() - 1).await.unwrap();
         clock.advance(1);
-        let (new, _) = sessions.start("u1", "root");
-        sessions.end_user("root", clock.now() - 1);
-        assert!(sessions.get(&old).is_none() && sessions.get(&new).is_some() && sessions.get(&other).is_some());
+        let (new, _) = sessions.start("u1", "root").await.unwrap();
+        sessions.end_user("root", clock.now() - 1).await.unwrap();
+        assert!(get(old).await.is_none() && get(new).await.is_some() && get(other).await.is_some());
     }
 
     #[test]

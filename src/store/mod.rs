@@ -79,6 +79,23 @@ pub struct AdminTokenRecord {
     pub created_at: i64,
 }
 
+/// A signed-in administrator's console session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSessionRecord {
+    /// Hex SHA-256 of the session id.
+    pub session_hash: String,
+    /// The user's id.
+    pub user_id: String,
+    /// The user's name.
+    pub username: String,
+    /// The CSRF token of the session's forms.
+    pub csrf: String,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    /// Last request.
+    pub last_seen_at: i64,
+}
+
 /// An OAuth2 application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppRecord {
@@ -214,6 +231,29 @@ pub trait Store: FlowStore + Send + Sync + 'static {
     async fn delete_key(&self, client_id: &str, id: &str) -> Result<bool, StoreError>;
     /// An app's public keys, oldest first.
     async fn keys(&self, client_id: &str) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// Stores a console session, and forgets the expired ones: unused since `idle_before`, or begun before
+    /// `started_before`.
+    async fn create_console_session(
+        &self,
+        session: &ConsoleSessionRecord,
+        idle_before: i64,
+        started_before: i64,
+    ) -> Result<(), StoreError>;
+    /// A live console session (used after `idle_before`, begun after `started_before`), marked as used at `now`.
+    async fn console_session(
+        &self,
+        session_hash: &str,
+        now: i64,
+        idle_before: i64,
+        started_before: i64,
+    ) -> Result<Option<ConsoleSessionRecord>, StoreError>;
+    /// Ends a console session.
+    async fn end_console_session(&self, session_hash: &str) -> Result<(), StoreError>;
+    /// Ends every console session of `username` begun at or before `until`.
+    async fn end_console_sessions_of(&self, username: &str, until: i64) -> Result<(), StoreError>;
+    /// Records that the form with one-time `token` was sent in a session; false when it was sent before.
+    async fn console_form_sent(&self, session_hash: &str, token: &str) -> Result<bool, StoreError>;
 
     /// Sets an uploaded logo. Returns false when the app does not exist.
     async fn set_logo(&self, client_id: &str, content_type: &str, data: &[u8], now: i64) -> Result<bool, StoreError>;

@@ -607,6 +607,109 @@ impl Store for SqlStore {
         rows.iter().map(key).collect::<Result<_, _>>().map_err(db)
     }
 
+    async fn create_console_session(
+        &self,
+        c: &ConsoleSessionRecord,
+        idle_before: i64,
+        started_before: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("DELETE FROM console_sessions WHERE last_seen_at <= $1 OR created_at <= $2")
+            .bind(idle_before)
+            .bind(started_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO console_sessions (session_hash, user_id, username, csrf, created_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&c.session_hash)
+        .bind(&c.user_id)
+        .bind(&c.username)
+        .bind(&c.csrf)
+        .bind(c.created_at)
+        .bind(c.last_seen_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn console_session(
+        &self,
+        session_hash: &str,
+        now: i64,
+        idle_before: i64,
+        started_before: i64,
+    ) -> Result<Option<ConsoleSessionRecord>, StoreError> {
+        let live = sqlx::query(
+            "UPDATE console_sessions SET last_seen_at = $2 \
+             WHERE session_hash = $1 AND last_seen_at > $3 AND created_at > $4",
+        )
+        .bind(session_hash)
+        .bind(now)
+        .bind(idle_before)
+        .bind(started_before)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if live.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT * FROM console_sessions WHERE session_hash = $1")
+            .bind(session_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| -> Result<ConsoleSessionRecord, sqlx::Error> {
+            Ok(ConsoleSessionRecord {
+                session_hash: r.try_get("session_hash")?,
+                user_id: r.try_get("user_id")?,
+                username: r.try_get("username")?,
+                csrf: r.try_get("csrf")?,
+                created_at: r.try_get("created_at")?,
+                last_seen_at: r.try_get("last_seen_at")?,
+            })
+        })
+        .transpose()
+        .map_err(db)
+    }
+
+    async fn end_console_session(&self, session_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE session_hash = $1")
+            .bind(session_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn end_console_sessions_of(&self, username: &str, until: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE username = $1 AND created_at <= $2")
+            .bind(username)
+            .bind(until)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn console_form_sent(&self, session_hash: &str, token: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("INSERT INTO console_sent_forms (session_hash, token) VALUES ($1, $2)")
+            .bind(session_hash)
+            .bind(token)
+            .execute(&self.pool)
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) => match db(e) {
+                StoreError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn set_logo(&self, client_id: &str, content_type: &str, data: &[u8], now: i64) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query("DELETE FROM app_logos WHERE client_id = $1")

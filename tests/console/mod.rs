@@ -30,7 +30,7 @@ pub async fn start() -> TestAuthz {
 pub struct Visitor {
     base: String,
     http: reqwest::Client,
-    jar: Mutex<HashMap<String, String>>,
+    jar: std::sync::Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// One answer, with the request that got it (both printed when an assertion fails).
@@ -121,7 +121,17 @@ impl fmt::Debug for Page {
 impl Visitor {
     /// A visitor of `az`'s admin listener with no cookie.
     pub fn new(az: &TestAuthz) -> Visitor {
-        Visitor { base: az.admin_url.clone(), http: http(), jar: Mutex::new(HashMap::new()) }
+        Visitor::on(&az.admin_url)
+    }
+
+    /// A visitor of the admin listener at `base` with no cookie.
+    pub fn on(base: &str) -> Visitor {
+        Visitor { base: base.to_string(), http: http(), jar: Default::default() }
+    }
+
+    /// The same visitor (the same cookies) on another admin listener of the same site: another instance.
+    pub fn at(&self, base: &str) -> Visitor {
+        Visitor { base: base.to_string(), http: self.http.clone(), jar: self.jar.clone() }
     }
 
     /// Sets a cookie by hand (as an attacker planting one would).

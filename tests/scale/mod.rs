@@ -383,3 +383,26 @@ async fn an_instance_killed_in_the_middle_of_refreshes_loses_nothing() {
         .unwrap();
     eprintln!("{total} refreshes acknowledged before the kill; {superseded} interrupted ones had committed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_session_begun_on_one_instance_works_on_the_other_and_its_sign_out_ends_it_on_both() {
+    use crate::console::Visitor;
+    let Some(cluster) = Cluster::start("scale::console", 2, "").await else { return };
+    let on_first = Visitor::on(&cluster.admin(0));
+    let signed_in = on_first.sign_in(ADMIN.0, ADMIN.1).await;
+    assert_eq!(signed_in.redirect(), "/console/apps", "{signed_in}");
+    // The next requests land on the other instance: same session, same CSRF token.
+    let on_second = on_first.at(&cluster.admin(1));
+    let session_id = on_first.cookie("tg_console").expect("a session cookie");
+    let list = on_second.get("/console/apps").await.expect(200);
+    let made = on_second.post("/console/apps", &[("csrf", &list.csrf()), ("type", "spa"), ("name", "Dashboard")]).await;
+    assert!(made.redirect().starts_with("/console/apps/"), "{made}");
+    let page = on_first.get(&made.redirect()).await.expect(200);
+    assert!(page.text().contains("Dashboard"), "{page}");
+    // Signed out on the first instance: the second no longer knows the session either, even when the cookie is
+    // sent again.
+    let out = on_first.post("/console/sign-out", &[("csrf", &list.csrf())]).await;
+    assert_eq!(out.redirect(), "/console/sign-in", "{out}");
+    on_second.set_cookie("tg_console", &session_id);
+    assert_eq!(on_second.get("/console/apps").await.redirect(), "/console/sign-in");
+}
