@@ -54,6 +54,13 @@ impl Upstreams {
         }
         let discovery = pingora::lb::discovery::Static::new(backends);
         let mut lb = LoadBalancer::from_backends(pingora::lb::Backends::new(discovery));
+        // Load the static list now: the background service's first run may come after the first requests, and a
+        // balancer with no backends yet answers them 502.
+        use futures_util::FutureExt;
+        lb.update()
+            .now_or_never()
+            .ok_or_else(|| std::io::Error::other("loading the upstream list blocked"))?
+            .map_err(|e| std::io::Error::other(format!("upstreams: {e}")))?;
         lb.set_health_check(pingora::lb::health_check::TcpHealthCheck::new());
         lb.health_check_frequency = Some(cfg.health_check_interval);
         let mut service = pingora::services::background::background_service("upstream health", lb);
@@ -257,5 +264,25 @@ impl ProxyHttp for Gateway {
             }
         }
         FailToProxy { error_code: code, can_reuse_downstream: false }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the balancer's backends were loaded by its background service only, so requests that came before
+    /// its first run were answered 502 (seen as a flaky `several_upstreams_are_balanced` on a loaded machine).
+    #[test]
+    fn several_upstreams_can_be_selected_before_the_health_service_runs() {
+        let toml = "[upstream]\nurls = [\"http://127.0.0.1:3001\", \"http://127.0.0.1:3002\"]\n\
+                    [[routes]]\npath = \"/\"\nauth = \"none\"\n";
+        let config = crate::Config::from_toml(toml, "t.toml").unwrap();
+        let (upstreams, service) = Upstreams::new(&config.upstream).unwrap();
+        assert!(service.is_some());
+        let Upstreams::Balanced(lb) = upstreams else { panic!("two origins are balanced") };
+        let picked: std::collections::BTreeSet<String> =
+            (0..4).filter_map(|_| lb.select(b"", 256)).map(|b| b.addr.to_string()).collect();
+        assert_eq!(picked.len(), 2, "{picked:?}");
     }
 }

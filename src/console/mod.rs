@@ -184,19 +184,22 @@ impl SignedIn {
             RegistryError::NotFound(what) => {
                 message(StatusCode::NOT_FOUND, "Not found", nav, format!("{what} not found"), "/console/apps")
             }
-            RegistryError::Store(e) => {
-                tracing::error!(error = %e, "console: storage failed");
-                message(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Unavailable",
-                    nav,
-                    "The registry's database cannot be reached. Try again in a moment.",
-                    "/console/apps",
-                )
-            }
+            RegistryError::Store(e) => unavailable(nav, e),
             other => message(StatusCode::BAD_REQUEST, "Refused", nav, other.to_string(), "/console/apps"),
         }
     }
+}
+
+/// The answer when the database cannot be reached (the cause is logged, not shown).
+fn unavailable(nav: Option<Nav>, e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "console: storage failed");
+    message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Unavailable",
+        nav,
+        "The console cannot reach its database. Try again in a moment.",
+        "/console/apps",
+    )
 }
 
 impl FromRequestParts<Console> for SignedIn {
@@ -204,17 +207,7 @@ impl FromRequestParts<Console> for SignedIn {
 
     async fn from_request_parts(parts: &mut Parts, c: &Console) -> Result<Self, Self::Rejection> {
         let sid = session::cookie(&parts.headers, session::COOKIE).unwrap_or_default();
-        let unavailable = |e: crate::store::StoreError| {
-            tracing::error!(error = %e, "console: storage failed");
-            message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                None,
-                "The console cannot reach its database. Try again in a moment.",
-                "/console/apps",
-            )
-        };
-        let Some(session) = c.sessions.get(sid).await.map_err(unavailable)? else {
+        let Some(session) = c.sessions.get(sid).await.map_err(|e| unavailable(None, e))? else {
             return Err(see_other("/console/sign-in"));
         };
         match c.registry.store().user_by_id(&session.user_id).await {
@@ -222,19 +215,10 @@ impl FromRequestParts<Console> for SignedIn {
                 Ok(SignedIn { session, sessions: c.sessions.clone(), user })
             }
             Ok(_) => {
-                c.sessions.end(sid).await.map_err(unavailable)?;
+                c.sessions.end(sid).await.map_err(|e| unavailable(None, e))?;
                 Err(see_other("/console/sign-in"))
             }
-            Err(e) => {
-                tracing::error!(error = %e, "console: storage failed");
-                Err(message(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Unavailable",
-                    None,
-                    "The registry's database cannot be reached.",
-                    "/console/",
-                ))
-            }
+            Err(e) => Err(unavailable(None, e)),
         }
     }
 }
@@ -339,16 +323,7 @@ async fn sign_in(State(c): State<Console>, parts: Parts, body: Bytes) -> Respons
     }
     let sid = match c.sessions.start(&user.id, &user.username).await {
         Ok((sid, _)) => sid,
-        Err(e) => {
-            tracing::error!(error = %e, "console: storing a session failed");
-            return message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                None,
-                "The console cannot reach its database. Try again in a moment.",
-                "/console/sign-in",
-            );
-        }
+        Err(e) => return unavailable(None, e),
     };
     tracing::info!(username, "console: signed in");
     let mut r = see_other("/console/apps");
