@@ -203,3 +203,27 @@ async fn a_secret_of_another_app_authenticates_nothing_and_guessing_is_slowed() 
     az.token(ClientAuth::Basic(&theirs), &form).await.expect(200);
     az.token(ClientAuth::Basic(&mine), &form).await.expect(200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secrets_last_use_is_recorded_to_the_minute_not_at_every_token() {
+    let az = TestAuthz::start().await;
+    let app = az.machine_app("Busy").await;
+    let last_used = || async {
+        let view = az.registry.app(&app.client_id).await.unwrap();
+        view.0["secrets"][0]["last_used_at"].clone()
+    };
+    assert!(last_used().await.is_null());
+    let issue = || az.token(ClientAuth::Basic(&app), &[("grant_type", "client_credentials")]);
+    issue().await.expect(200);
+    let first = last_used().await;
+    assert!(!first.is_null());
+    // Within the minute: no write.
+    az.clock.advance(30);
+    issue().await.expect(200);
+    assert_eq!(last_used().await, first);
+    // A minute later: written again.
+    az.clock.advance(31);
+    issue().await.expect(200);
+    let later = last_used().await;
+    assert_ne!(later, first, "{later} vs {first}");
+}
