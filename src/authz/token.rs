@@ -301,7 +301,7 @@ impl AuthServer {
             let refresh = Refresh { grant: &grant, replaces: Some(&hash) };
             return self.issue(app, &grant.username, &scope, Some(&grant.id), Some(refresh)).await;
         }
-        match self.store().redeem_refresh(&hash, now, false).await? {
+        match self.store().touch_refresh(&hash, now).await? {
             Redemption::Fresh(_) | Redemption::Retried(_) => {}
             // Rotation was switched on and off again between our read and now.
             Redemption::Replayed(r) => {

@@ -396,13 +396,9 @@ pub trait FlowStore: Send + Sync + 'static {
 
     /// Stores a refresh token.
     async fn create_refresh(&self, token: &RefreshRecord) -> Result<(), StoreError>;
-    /// Uses a refresh token; with `rotate`, at most once.
-    async fn redeem_refresh(
-        &self,
-        token_hash: &str,
-        now: i64,
-        rotate: bool,
-    ) -> Result<Redemption<RefreshRecord>, StoreError>;
+    /// Uses a refresh token that is not rotated (it stays valid): records the use, for inactivity expiry. `Replayed`
+    /// when it had been spent by a rotation.
+    async fn touch_refresh(&self, token_hash: &str, now: i64) -> Result<Redemption<RefreshRecord>, StoreError>;
     /// Rotates a refresh token in one transaction: spends `old_hash` and stores `successor`, so that a crash leaves
     /// both done or neither. A token already spent is `Replayed`, unless it was rotated less than `grace_secs` ago
     /// and none of its successors has been used: then those successors are superseded (spent) and `successor`

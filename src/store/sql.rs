@@ -991,24 +991,19 @@ impl FlowStore for SqlStore {
         Ok(outcome)
     }
 
-    async fn redeem_refresh(
-        &self,
-        token_hash: &str,
-        now: i64,
-        rotate: bool,
-    ) -> Result<Redemption<RefreshRecord>, StoreError> {
+    async fn touch_refresh(&self, token_hash: &str, now: i64) -> Result<Redemption<RefreshRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
         let Some(rec) = row.as_ref().map(refresh).transpose().map_err(db)? else { return Ok(Redemption::Unknown) };
-        let sql = if rotate {
-            "UPDATE refresh_tokens SET used_at = $2, last_used_at = $2 WHERE token_hash = $1 AND used_at IS NULL"
-        } else {
-            "UPDATE refresh_tokens SET last_used_at = $2 WHERE token_hash = $1 AND used_at IS NULL"
-        };
-        let r = sqlx::query(sql).bind(token_hash).bind(now).execute(&self.pool).await.map_err(db)?;
+        let r = sqlx::query("UPDATE refresh_tokens SET last_used_at = $2 WHERE token_hash = $1 AND used_at IS NULL")
+            .bind(token_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(if r.rows_affected() == 1 { Redemption::Fresh(rec) } else { Redemption::Replayed(rec) })
     }
 
