@@ -145,6 +145,8 @@ pub struct AuthServer {
 pub const CODE_TTL_SECS: i64 = 120;
 /// How long a login session lives.
 pub const SESSION_TTL_SECS: i64 = 8 * 3600;
+/// How often expired codes, sessions, requests, assertion ids and revocations are deleted.
+pub const SWEEP_EVERY_SECS: i64 = 600;
 /// Furthest in the future a JWT bearer assertion's `exp` may be.
 pub const ASSERTION_MAX_LIFETIME_SECS: i64 = 300;
 
@@ -246,11 +248,13 @@ impl AuthServer {
 
     /// Keeps keys and revocations in step with the store (rotations and revocations made by the CLI or by other
     /// instances) until `shutdown` fires. With a change feed (PostgreSQL `LISTEN`/`NOTIFY`) it reads the store when
-    /// told to, and every 10 s as a safety net; without one (SQLite, databases without `NOTIFY`) every 0.5 s.
+    /// told to, and every 10 s as a safety net; without one (SQLite, databases without `NOTIFY`) every 0.5 s. Every
+    /// [`SWEEP_EVERY_SECS`] it also deletes expired records.
     pub async fn run_sync(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let wake = Arc::new(tokio::sync::Notify::new());
         let feed = self.store().spawn_change_feed(wake.clone(), self.listening.clone()).map(AbortOnDrop);
         let every = if feed.is_some() { Duration::from_secs(10) } else { Duration::from_millis(500) };
+        let mut last_sweep = self.clock.now();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
@@ -263,6 +267,13 @@ impl AuthServer {
             }
             if let Err(e) = self.keys.reload(self.store(), now).await {
                 tracing::warn!(error = %e, "cannot reload signing keys");
+            }
+            if now - last_sweep >= SWEEP_EVERY_SECS {
+                last_sweep = now;
+                match self.store().sweep(now).await {
+                    Ok(gone) => tracing::debug!(rows = gone, "expired records deleted"),
+                    Err(e) => tracing::warn!(error = %e, "cannot delete expired records"),
+                }
             }
         }
     }

@@ -457,6 +457,11 @@ pub trait FlowStore: Send + Sync + 'static {
     /// Log entries after `seq` that still matter at `now`.
     async fn revocations_since(&self, seq: i64, now: i64) -> Result<Vec<RevocationRecord>, StoreError>;
 
+    /// Deletes what no longer matters at `now`: expired codes (a day after their expiry, so a late replay is still
+    /// recognised), login sessions, authorization requests, assertion ids and revocation log entries. Refresh tokens
+    /// stay while their grant does (a spent one is how reuse is recognised). Returns how many rows went.
+    async fn sweep(&self, now: i64) -> Result<u64, StoreError>;
+
     /// Starts a task that wakes `wake` whenever another process may have changed the revocation log or the signing
     /// keys, including after a lost connection (changes may have been missed). `None`: this store has no change
     /// feed, and must be polled.

@@ -1186,6 +1186,21 @@ impl FlowStore for SqlStore {
         Ok(seq)
     }
 
+    async fn sweep(&self, now: i64) -> Result<u64, StoreError> {
+        const STATEMENTS: [&str; 5] = [
+            "DELETE FROM auth_codes WHERE expires_at < $1 - 86400",
+            "DELETE FROM sessions WHERE expires_at <= $1",
+            "DELETE FROM authorization_requests WHERE expires_at <= $1",
+            "DELETE FROM used_assertions WHERE expires_at < $1",
+            "DELETE FROM revocations WHERE expires_at <= $1",
+        ];
+        let mut gone = 0;
+        for sql in STATEMENTS {
+            gone += sqlx::query(sql).bind(now).execute(&self.pool).await.map_err(db)?.rows_affected();
+        }
+        Ok(gone)
+    }
+
     fn spawn_change_feed(
         &self,
         wake: Arc<tokio::sync::Notify>,

@@ -187,3 +187,24 @@ async fn an_access_token_expires_on_the_server_clock() {
     az.api(access).await.expect(401);
     assert_eq!(az.introspect(ClientAuth::Basic(&app), access).await.expect(200).json(), json!({"active": false}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_ten_minutes_the_server_deletes_what_has_expired() {
+    let az = TestAuthz::start().await;
+    let store = az.registry.store().clone();
+    let now = az.clock.now();
+    store.revoke("jti", "short-lived", now, now + 1).await.unwrap();
+    store.revoke("jti", "long-lived", now, now + 86_400).await.unwrap();
+    let stored = || async {
+        // `now = 0`: every row still stored, expired or not.
+        store.revocations_since(0, 0).await.unwrap().into_iter().map(|r| r.value).collect::<Vec<_>>()
+    };
+    assert_eq!(stored().await, ["short-lived", "long-lived"]);
+    az.clock.advance(tokengate::authz::SWEEP_EVERY_SECS + 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while stored().await.len() == 2 {
+        assert!(std::time::Instant::now() < deadline, "nothing was swept");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored().await, ["long-lived"]);
+}

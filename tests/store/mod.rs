@@ -79,6 +79,7 @@ on_both_backends!(
     an_authorization_request_is_answered_once_by_any_instance,
     an_assertion_id_is_accepted_once_across_instances,
     a_signing_key_added_by_one_instance_is_read_by_the_others,
+    expired_records_are_swept_and_live_ones_kept,
 );
 
 const NOW: i64 = 1_900_000_000;
@@ -381,6 +382,47 @@ async fn an_assertion_id_is_accepted_once_across_instances(db: &Db) {
     assert_eq!(accepted, 1);
     // Once expired, the id may come back.
     assert!(instances[1].record_assertion("c1", "jti-1", NOW + 900, NOW + 301).await.unwrap());
+}
+
+async fn expired_records_are_swept_and_live_ones_kept(db: &Db) {
+    let store = db.open().await;
+    app_with_grant(&store).await;
+    let code = |hash: &str, expires_at: i64| CodeRecord {
+        code_hash: hash.into(),
+        client_id: "c1".into(),
+        grant_id: "g9".into(),
+        username: "alice".into(),
+        redirect_uri: "https://client.example/cb".into(),
+        scope: "api:read".into(),
+        code_challenge: None,
+        created_at: expires_at - 120,
+        expires_at,
+    };
+    store.create_code(&code("old-code", NOW - 86_401)).await.unwrap();
+    store.create_code(&code("recent-code", NOW - 10)).await.unwrap();
+    store.create_session("old-session", "alice", NOW - 100, NOW - 1).await.unwrap();
+    store.create_session("live-session", "alice", NOW - 100, NOW + 100).await.unwrap();
+    store.create_authorization_request("live-request", "{}", NOW - 10, NOW + 590).await.unwrap();
+    store.create_authorization_request("old-request", "{}", NOW - 700, NOW - 100).await.unwrap();
+    assert!(store.record_assertion("c1", "old-jti", NOW - 1, NOW - 300).await.unwrap());
+    assert!(store.record_assertion("c1", "live-jti", NOW + 60, NOW).await.unwrap());
+    store.revoke("jti", "old", NOW - 100, NOW - 1).await.unwrap();
+    store.revoke("jti", "live", NOW - 100, NOW + 100).await.unwrap();
+    store.create_refresh(&refresh_token("spent", "g1", None, NOW - 1000)).await.unwrap();
+
+    assert_eq!(store.sweep(NOW).await.unwrap(), 5);
+    assert!(matches!(store.redeem_code("old-code", NOW).await.unwrap(), Redemption::Unknown));
+    assert!(matches!(
+        store.redeem_code("recent-code", NOW).await.unwrap(),
+        Redemption::Replayed(_) | Redemption::Fresh(_)
+    ));
+    assert_eq!(store.session_user("live-session", NOW).await.unwrap().as_deref(), Some("alice"));
+    assert!(store.authorization_request("live-request", NOW).await.unwrap().is_some());
+    assert!(!store.record_assertion("c1", "live-jti", NOW + 60, NOW).await.unwrap(), "a live assertion id stays");
+    let live: Vec<_> = store.revocations_since(0, NOW - 10).await.unwrap().into_iter().map(|r| r.value).collect();
+    assert_eq!(live, ["live"]);
+    assert!(store.refresh("spent").await.unwrap().is_some(), "refresh tokens stay with their grant");
+    assert_eq!(store.sweep(NOW).await.unwrap(), 0);
 }
 
 async fn a_signing_key_added_by_one_instance_is_read_by_the_others(db: &Db) {
