@@ -231,13 +231,31 @@ impl RateLimit {
     }
 }
 
+/// Where the authorization server's data is: a file path, or a URL whose password `Debug` never shows.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseLocation(pub String);
+
+impl std::ops::Deref for DatabaseLocation {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&crate::store::redact_location(&self.0), f)
+    }
+}
+
 /// `[authorization_server]`.
 #[derive(Debug, Clone)]
 pub struct AuthorizationServerConfig {
     /// The issuer identifier (`iss` of the tokens it signs), an https URL (or http on loopback).
     pub issuer: String,
     /// The database: a SQLite file path, or a `postgres://` URL (several instances share one).
-    pub database: String,
+    pub database: DatabaseLocation,
     /// How long after a rotation the replaced refresh token may be presented again by a client whose answer was
     /// lost (none of its successors used since); 0 (the default) treats every second use as reuse.
     pub refresh_token_reuse_grace_secs: i64,
@@ -699,7 +717,7 @@ impl<'t> Validator<'t> {
             token_rate_limit,
             default_scopes,
             issuer,
-            database,
+            database: DatabaseLocation(database),
             database_max_connections,
             refresh_token_reuse_grace_secs: self.non_negative(
                 &format!("{p}.refresh_token_reuse_grace_secs"),
@@ -1066,5 +1084,10 @@ mod tests {
         let text = "[upstream]\nurl = \"http://127.0.0.1:1\"\n[[auth.issuers]]\nissuer = \"https://idp.example\"\naudiences = [\"a\"]\n[auth.issuers.introspection]\nclient_id = \"gw\"\nclient_secret = \"hunter2-very-secret\"\n";
         let c = Config::from_toml(text, "t.toml").unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+        let text = "[upstream]\nurl = \"http://127.0.0.1:1\"\n[authorization_server]\nenabled = true\n\
+                    issuer = \"https://tg.example\"\ndatabase = \"postgres://tg:hunter3-pw@db/tg\"\n";
+        let c = Config::from_toml(text, "t.toml").unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter3") && shown.contains("postgres://tg:***@db/tg"), "{shown}");
     }
 }
