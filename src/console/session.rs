@@ -20,8 +20,8 @@ pub const IDLE_SECS: i64 = 30 * 60;
 /// A session ends this long after sign-in, however busy.
 pub const ABSOLUTE_SECS: i64 = 8 * 3600;
 
-/// One signed-in administrator.
-#[derive(Debug, Clone)]
+/// One signed-in administrator (`Debug` shows only the name).
+#[derive(Clone)]
 pub struct Session {
     /// The user's id (not the name: a renamed or recreated user does not inherit a session).
     pub user_id: String,
@@ -30,6 +30,12 @@ pub struct Session {
     /// The CSRF token every form of this session carries.
     pub csrf: String,
     hash: String,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("username", &self.username).finish_non_exhaustive()
+    }
 }
 
 /// The console's sessions, in the store.

@@ -79,8 +79,8 @@ pub struct AdminTokenRecord {
     pub created_at: i64,
 }
 
-/// A signed-in administrator's console session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A signed-in administrator's console session (`Debug` leaves the CSRF token out).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConsoleSessionRecord {
     /// Hex SHA-256 of the session id.
     pub session_hash: String,
@@ -94,6 +94,16 @@ pub struct ConsoleSessionRecord {
     pub created_at: i64,
     /// Last request.
     pub last_seen_at: i64,
+}
+
+impl std::fmt::Debug for ConsoleSessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleSessionRecord")
+            .field("username", &self.username)
+            .field("created_at", &self.created_at)
+            .field("last_seen_at", &self.last_seen_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An OAuth2 application.

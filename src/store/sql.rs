@@ -25,8 +25,15 @@ pub enum Backend {
     },
 }
 
+/// The channel's name, as a literal for `concat!` (a `NOTIFY` statement cannot take it as a parameter).
+macro_rules! changes_channel {
+    () => {
+        "tokengate_changes"
+    };
+}
+
 /// The channel that carries "the revocation log or the signing keys changed" between instances.
-pub const CHANGES_CHANNEL: &str = "tokengate_changes";
+pub const CHANGES_CHANNEL: &str = changes_channel!();
 
 /// How long a statement may run on PostgreSQL before the server cancels it.
 const PG_STATEMENT_TIMEOUT: &str = "SET statement_timeout = '10s'";
@@ -242,7 +249,7 @@ impl SqlStore {
     /// the notification is sent when `tx` commits, and only then).
     async fn notify_changes(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
         if let Backend::Postgres { notify: true } = self.backend {
-            sqlx::query("NOTIFY tokengate_changes").execute(&mut **tx).await.map_err(db)?;
+            sqlx::query(concat!("NOTIFY ", changes_channel!())).execute(&mut **tx).await.map_err(db)?;
         }
         Ok(())
     }
