@@ -181,7 +181,7 @@ impl AuthServer {
             }
         }
         let now = self.clock.now();
-        let code = credentials::opaque(32);
+        let code = credentials::code();
         let record = CodeRecord {
             code_hash: credentials::hash(&code),
             client_id: p.client_id.clone(),

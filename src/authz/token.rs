@@ -161,7 +161,7 @@ impl AuthServer {
             json!({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl, "scope": scope_text});
         if let Some(refresh) = refresh {
             let grant = refresh.grant;
-            let token = credentials::opaque(32);
+            let token = credentials::refresh_token();
             let record = RefreshRecord {
                 token_hash: credentials::hash(&token),
                 grant_id: grant.id.clone(),

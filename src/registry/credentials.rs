@@ -16,6 +16,16 @@ use crate::secret::Secret;
 pub const CLIENT_SECRET_PREFIX: &str = "tgs_";
 /// Prefix of admin API tokens.
 pub const ADMIN_TOKEN_PREFIX: &str = "tga_";
+/// Prefix of refresh tokens.
+pub const REFRESH_TOKEN_PREFIX: &str = "tgr_";
+/// Prefix of authorization codes.
+pub const CODE_PREFIX: &str = "tgc_";
+
+/// Whether `token` is recognisably one of tokengate's own credentials (client secret, admin token, refresh token or
+/// code): such a value is never sent to another server, an external issuer's introspection endpoint included.
+pub fn is_own_credential(token: &str) -> bool {
+    [CLIENT_SECRET_PREFIX, ADMIN_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, CODE_PREFIX].iter().any(|p| token.starts_with(p))
+}
 
 fn random_b64(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -43,9 +53,19 @@ pub fn admin_token() -> Secret {
     Secret::new(format!("{ADMIN_TOKEN_PREFIX}{}", random_b64(32)))
 }
 
-/// A random opaque value of `bytes` bytes (codes, refresh tokens, CSRF tokens, session ids).
+/// A random opaque value of `bytes` bytes (CSRF tokens, session ids, `jti`s).
 pub fn opaque(bytes: usize) -> String {
     random_b64(bytes)
+}
+
+/// A new refresh token: 256 random bits.
+pub fn refresh_token() -> String {
+    format!("{REFRESH_TOKEN_PREFIX}{}", random_b64(32))
+}
+
+/// A new authorization code: 256 random bits.
+pub fn code() -> String {
+    format!("{CODE_PREFIX}{}", random_b64(32))
 }
 
 /// Client credentials from an `Authorization: Basic` value, each part form-urlencoded first (RFC 6749 2.3.1).
