@@ -52,8 +52,8 @@ pub struct Demo {
 
 /// Binds the demo listeners.
 pub fn bind(cfg: &DemoConfig, config: &Config) -> std::io::Result<Demo> {
-    let up = std::net::TcpListener::bind(cfg.upstream_listen)?;
-    let iss = std::net::TcpListener::bind(cfg.issuer_listen)?;
+    let up = crate::server::bind(cfg.upstream_listen)?;
+    let iss = crate::server::bind(cfg.issuer_listen)?;
     up.set_nonblocking(true)?;
     iss.set_nonblocking(true)?;
     let addrs = DemoAddrs { upstream: up.local_addr()?, issuer: iss.local_addr()? };

@@ -28,8 +28,10 @@ pub const SERIES: &[(&str, &str)] = &[
     ("tokengate_token_cache_entries", "Entries in the verified-token caches by kind (jwt, opaque)."),
     ("tokengate_introspection_requests_total", "RFC 7662 introspection calls by status (HTTP status code, timeout, error, invalid_response)."),
     ("tokengate_introspection_duration_seconds", "Duration of introspection calls."),
+    ("tokengate_introspection_circuit_open", "1 while an issuer's introspection breaker is open (calls suspended after failures, one probe per interval), else 0."),
     ("tokengate_jwks_fetches_total", "JWKS and discovery fetches by issuer, kind (jwks, discovery) and result (ok, error)."),
     ("tokengate_jwks_keys", "Keys currently loaded per issuer."),
+    ("tokengate_key_refresh_tasks", "Issuer key-refresh loops running: one per configured issuer of the edge serving (a configuration reload stops the replaced edge's)."),
     ("tokengate_upstream_duration_seconds", "Time from sending a request upstream to its response header."),
     ("tokengate_upstream_errors_total", "Requests that failed upstream, by status sent to the client (502, 504)."),
 ];
@@ -87,8 +89,11 @@ pub struct EdgeMetrics {
     introspection: IntCounterVec,
     /// Introspection latency.
     pub introspection_duration: Histogram,
+    introspection_circuit: prometheus::IntGaugeVec,
     jwks: IntCounterVec,
     jwks_keys: prometheus::IntGaugeVec,
+    /// Key-refresh loops running.
+    pub key_refresh_tasks: prometheus::IntGauge,
     /// Upstream latency.
     pub upstream_duration: Histogram,
     upstream_errors: IntCounterVec,
@@ -128,10 +133,20 @@ impl EdgeMetrics {
             .expect("valid metric"),
             introspection: counter_vec("tokengate_introspection_requests_total", &["status"]),
             introspection_duration: histogram("tokengate_introspection_duration_seconds", REMOTE_BUCKETS),
+            introspection_circuit: prometheus::IntGaugeVec::new(
+                Opts::new("tokengate_introspection_circuit_open", help("tokengate_introspection_circuit_open")),
+                &["issuer"],
+            )
+            .expect("valid metric"),
             jwks: counter_vec("tokengate_jwks_fetches_total", &["issuer", "kind", "result"]),
             jwks_keys: prometheus::IntGaugeVec::new(
                 Opts::new("tokengate_jwks_keys", help("tokengate_jwks_keys")),
                 &["issuer"],
+            )
+            .expect("valid metric"),
+            key_refresh_tasks: prometheus::IntGauge::new(
+                "tokengate_key_refresh_tasks",
+                help("tokengate_key_refresh_tasks"),
             )
             .expect("valid metric"),
             upstream_duration: histogram("tokengate_upstream_duration_seconds", REMOTE_BUCKETS),
@@ -174,6 +189,11 @@ impl EdgeMetrics {
     /// Counts an introspection call.
     pub fn introspection(&self, status: &str) {
         self.introspection.with_label_values(&[status]).inc();
+    }
+
+    /// Shows whether an issuer's introspection breaker is open.
+    pub fn introspection_circuit(&self, issuer: &str, open: bool) {
+        self.introspection_circuit.with_label_values(&[issuer]).set(open as i64);
     }
 
     /// Counts a key-set or discovery fetch.
@@ -223,8 +243,10 @@ impl EdgeMetrics {
             Box::new(self.cache_requests.clone()),
             Box::new(self.introspection.clone()),
             Box::new(self.introspection_duration.clone()),
+            Box::new(self.introspection_circuit.clone()),
             Box::new(self.jwks.clone()),
             Box::new(self.jwks_keys.clone()),
+            Box::new(self.key_refresh_tasks.clone()),
             Box::new(self.upstream_duration.clone()),
             Box::new(self.upstream_errors.clone()),
         ];

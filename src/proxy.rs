@@ -142,6 +142,11 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         if let Some(router) = &self.auth_server {
             if crate::authz::is_own_path(session.req_header().uri.path()) {
+                if let Err(e) = crate::edge::route::target(session.req_header()) {
+                    let denial = crate::edge::Denial::BadRequest(crate::edge::deny::BadRequest::Path(e));
+                    crate::edge::write_refusal(session, &denial).await?;
+                    return Ok(true);
+                }
                 crate::authz::bridge::serve(router, session).await?;
                 return Ok(true);
             }
@@ -216,17 +221,28 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    /// Records the upstream's latency.
+    /// Records the upstream's latency; drops any `Set-Cookie` for one of tokengate's own cookies.
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
-        _upstream_response: &mut ResponseHeader,
+        upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some(sent) = ctx.upstream_sent.take() {
-            self.edge.load().metrics().upstream_duration.observe(sent.elapsed().as_secs_f64());
+        if let Some(edge) = &ctx.edge {
+            edge.filter_response(upstream_response);
+            if let Some(sent) = ctx.upstream_sent.take() {
+                edge.metrics().upstream_duration.observe(sent.elapsed().as_secs_f64());
+            }
         }
         Ok(())
+    }
+
+    /// How a request is named in Pingora's own error lines: method, path and host, never the query string (it may
+    /// carry an `access_token`).
+    fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
+        let req = session.req_header();
+        let host = req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        format!("{} {}, Host: {host}", req.method, req.uri.path())
     }
 
     /// A client closing its connection is routine, not an error worth a log line.

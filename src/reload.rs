@@ -31,8 +31,15 @@ pub struct Reloader {
     pub local: Option<Arc<crate::authz::AuthServer>>,
 }
 
-fn outside_edge(c: &Config) -> String {
-    format!("{:?}{:?}{:?}{:?}{:?}{:?}", c.server, c.metrics, c.upstream, c.authorization_server, c.admin, c.demo)
+/// Whether two configurations differ outside `[auth]` and `[[routes]]` (compared field by field: a `Debug` string
+/// would hide a change to a redacted password).
+fn differ_outside_edge(a: &Config, b: &Config) -> bool {
+    a.server != b.server
+        || a.metrics != b.metrics
+        || a.upstream != b.upstream
+        || a.authorization_server != b.authorization_server
+        || a.admin != b.admin
+        || a.demo != b.demo
 }
 
 impl Reloader {
@@ -61,7 +68,7 @@ impl Reloader {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if let Ok(mut running) = self.running.lock() {
-            if outside_edge(&running) != outside_edge(&config) {
+            if differ_outside_edge(&running, &config) {
                 tracing::warn!(
                     "configuration reload: changes outside [auth] and [[routes]] take effect at the next restart"
                 );
@@ -75,11 +82,16 @@ impl Reloader {
 #[async_trait]
 impl pingora::services::background::BackgroundService for Reloader {
     async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        // Every edge's background work (discovery, key refresh) runs until that edge is replaced: the first one too.
+        let (first_stop, first_watch) = tokio::sync::watch::channel(false);
+        let first = self.edge.load_full();
+        tokio::spawn(async move { first.run_background(first_watch).await });
+        let mut previous = Some(first_stop);
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
             tracing::error!("cannot watch SIGHUP: configuration reload disabled");
+            let _ = shutdown.changed().await;
             return;
         };
-        let mut previous: Option<tokio::sync::watch::Sender<bool>> = None;
         loop {
             tokio::select! {
                 _ = hup.recv() => {}
@@ -88,7 +100,7 @@ impl pingora::services::background::BackgroundService for Reloader {
             match self.reload(&shutdown).await {
                 Ok((edge, stop)) => {
                     self.edge.store(Arc::new(edge));
-                    // The previous reload's background work ends; the first edge's runs as a service until shutdown.
+                    // The replaced edge's background work ends.
                     if let Some(old) = previous.replace(stop) {
                         let _ = old.send(true);
                     }
@@ -99,5 +111,27 @@ impl pingora::services::background::BackgroundService for Reloader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the comparison was of `Debug` strings, where the database password is redacted, so a change of it
+    /// alone was never reported.
+    #[test]
+    fn a_changed_database_password_is_a_change_outside_the_edge() {
+        let toml = |password: &str| {
+            format!(
+                "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[authorization_server]\nenabled = true\nissuer = \"https://as.example\"\n\
+                 database = \"postgres://tg:{password}@db.example/tg\"\n[[routes]]\npath = \"/\"\nauth = \"none\"\n"
+            )
+        };
+        let a = Config::from_toml(&toml("one"), "a.toml").unwrap();
+        let b = Config::from_toml(&toml("two"), "b.toml").unwrap();
+        assert_eq!(format!("{:?}", a.authorization_server), format!("{:?}", b.authorization_server));
+        assert!(differ_outside_edge(&a, &b));
+        assert!(!differ_outside_edge(&a, &Config::from_toml(&toml("one"), "c.toml").unwrap()));
     }
 }

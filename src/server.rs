@@ -60,7 +60,8 @@ pub async fn open_registry(
     Ok(crate::registry::Registry::new(Arc::new(store), clock, cfg.max_apps))
 }
 
-fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// Binds a listener; the error names the address.
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let l =
         TcpListener::bind(addr).map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     l.set_nonblocking(true)?;
@@ -151,10 +152,6 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
     let key = proxy_addr.to_string();
     proxy.add_tcp(&key);
     server.add_service(PreBound { inner: proxy, fds: vec![(key, proxy_listener.into_raw_fd())] });
-
-    let mut keys = edge.background_service();
-    keys.threads = Some(1);
-    server.add_service(keys);
 
     if let Some(hc) = health {
         server.add_service(hc);

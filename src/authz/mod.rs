@@ -365,6 +365,10 @@ impl LocalIssuer for AuthServer {
     fn is_revoked(&self, identity: &Identity) -> bool {
         self.revocations.is_revoked(identity)
     }
+
+    fn owns_credential(&self, token: &str) -> bool {
+        crate::registry::credentials::is_own_credential(token)
+    }
 }
 
 /// The authorization server's background work as a Pingora service.

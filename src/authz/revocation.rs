@@ -6,15 +6,13 @@
 //! (every token issued to it before its deletion) and a user (every token issued to them before they were disabled).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-
-use arc_swap::ArcSwap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use crate::edge::Identity;
 use crate::store::{RevocationRecord, Store, StoreError};
 
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct Sets {
     /// value -> (revoked_at, expires_at), per kind.
     jti: HashMap<Box<str>, (i64, i64)>,
@@ -23,10 +21,16 @@ struct Sets {
     user: HashMap<Box<str>, (i64, i64)>,
 }
 
-/// The revocation set.
+/// How often expired entries are pruned (seconds): a revocation is an insert, not a copy of the whole set.
+const PRUNE_EVERY_SECS: i64 = 60;
+
+/// The revocation set. A revocation inserts one entry in place (O(1)); readers share a lock that writers hold only
+/// for that insert, and skip it entirely while the set is empty.
 pub struct Revocations {
-    sets: ArcSwap<Sets>,
+    sets: RwLock<Sets>,
+    any: AtomicBool,
     seen: AtomicI64,
+    pruned_at: AtomicI64,
     write: tokio::sync::Mutex<()>,
 }
 
@@ -39,8 +43,10 @@ impl Revocations {
     /// An empty set.
     pub fn new() -> Arc<Self> {
         Arc::new(Revocations {
-            sets: ArcSwap::from_pointee(Sets::default()),
+            sets: RwLock::new(Sets::default()),
+            any: AtomicBool::new(false),
             seen: AtomicI64::new(0),
+            pruned_at: AtomicI64::new(0),
             write: Default::default(),
         })
     }
@@ -52,10 +58,13 @@ impl Revocations {
 
     /// Whether `identity` (a token of tokengate's own issuer) is revoked.
     pub fn is_revoked(&self, identity: &Identity) -> bool {
-        let sets = self.sets.load();
-        if sets.jti.is_empty() && sets.grant.is_empty() && sets.client.is_empty() && sets.user.is_empty() {
+        if !self.any.load(Ordering::Acquire) {
             return false;
         }
+        let sets = match self.sets.read() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
         let iat = identity.issued_at.unwrap_or(i64::MIN);
         if let Some(jti) = identity.token_id.as_deref() {
             if sets.jti.contains_key(jti) {
@@ -82,9 +91,16 @@ impl Revocations {
         if records.is_empty() {
             return;
         }
-        let mut sets = (**self.sets.load()).clone();
-        for map in [&mut sets.jti, &mut sets.grant, &mut sets.client, &mut sets.user] {
-            map.retain(|_, (_, exp)| *exp > now);
+        let mut guard = match self.sets.write() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let sets = &mut *guard;
+        if now - self.pruned_at.load(Ordering::Relaxed) >= PRUNE_EVERY_SECS {
+            self.pruned_at.store(now, Ordering::Relaxed);
+            for map in [&mut sets.jti, &mut sets.grant, &mut sets.client, &mut sets.user] {
+                map.retain(|_, (_, exp)| *exp > now);
+            }
         }
         for r in records {
             let map = match r.kind.as_str() {
@@ -100,7 +116,8 @@ impl Revocations {
                 self.seen.fetch_max(r.seq, Ordering::AcqRel);
             }
         }
-        self.sets.store(Arc::new(sets));
+        let any = !(sets.jti.is_empty() && sets.grant.is_empty() && sets.client.is_empty() && sets.user.is_empty());
+        self.any.store(any, Ordering::Release);
     }
 
     /// Records a revocation in the store and applies it here at once.

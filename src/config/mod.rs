@@ -45,7 +45,7 @@ pub struct Config {
 }
 
 /// `[server]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     /// The proxy's listening address; port 0 picks a free port.
     pub listen: SocketAddr,
@@ -66,14 +66,14 @@ pub struct ServerConfig {
 }
 
 /// `[metrics]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MetricsConfig {
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None` turns the listener off.
     pub listen: Option<SocketAddr>,
 }
 
 /// `[upstream]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
     /// One or more origins of the protected API.
     pub urls: Vec<UpstreamUrl>,
@@ -86,7 +86,7 @@ pub struct UpstreamConfig {
 }
 
 /// One upstream origin.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamUrl {
     /// `host:port` to connect to.
     pub address: String,
@@ -250,7 +250,7 @@ impl std::fmt::Debug for DatabaseLocation {
 }
 
 /// `[authorization_server]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AuthorizationServerConfig {
     /// The issuer identifier (`iss` of the tokens it signs), an https URL (or http on loopback).
     pub issuer: String,
@@ -278,14 +278,14 @@ pub struct AuthorizationServerConfig {
 }
 
 /// `[admin]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AdminConfig {
     /// Where the admin API listens.
     pub listen: SocketAddr,
 }
 
 /// `[demo]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DemoConfig {
     /// Run the demo upstream and demo issuer.
     pub enabled: bool,

@@ -52,6 +52,9 @@ pub enum InvalidToken {
     /// Revoked at the issuer that tokengate itself runs.
     #[error("the token has been revoked")]
     Revoked,
+    /// One of the built-in authorization server's other credentials (a refresh token, a code, a client secret).
+    #[error("the token is not an access token")]
+    NotAccessToken,
 }
 
 impl InvalidToken {
@@ -72,11 +75,12 @@ impl InvalidToken {
             InvalidToken::Claims => "claims",
             InvalidToken::Inactive => "inactive",
             InvalidToken::Revoked => "revoked",
+            InvalidToken::NotAccessToken => "not_access_token",
         }
     }
 
     /// Every variant, for pre-resolving metric handles.
-    pub const ALL: [InvalidToken; 14] = [
+    pub const ALL: [InvalidToken; 15] = [
         InvalidToken::Malformed,
         InvalidToken::TooLarge,
         InvalidToken::Algorithm,
@@ -91,6 +95,7 @@ impl InvalidToken {
         InvalidToken::Claims,
         InvalidToken::Inactive,
         InvalidToken::Revoked,
+        InvalidToken::NotAccessToken,
     ];
 
     /// Whether the same token would fail the same way a little later, so the failure may be cached.
@@ -123,6 +128,9 @@ pub enum Unavailable {
     /// Opaque tokens cannot be checked: no issuer has introspection.
     #[error("opaque tokens are not accepted here")]
     NoIntrospection,
+    /// Too many introspection calls are already waiting for the issuer.
+    #[error("the token introspection service is overloaded")]
+    IntrospectionBusy,
 }
 
 /// A refused request.
@@ -254,6 +262,7 @@ impl Denial {
             Denial::Unavailable(Unavailable::Introspection) => "introspection_unavailable",
             Denial::Unavailable(Unavailable::Keys) => "keys_unavailable",
             Denial::Unavailable(Unavailable::NoIntrospection) => "opaque_not_accepted",
+            Denial::Unavailable(Unavailable::IntrospectionBusy) => "introspection_busy",
             Denial::RateLimited { .. } => "rate_limited",
         }
     }

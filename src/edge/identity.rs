@@ -15,12 +15,28 @@ pub const ISSUER_HEADER: &str = "x-auth-issuer";
 /// Every identity header, for stripping.
 pub const IDENTITY_HEADERS: [&str; 4] = [SUBJECT_HEADER, CLIENT_ID_HEADER, SCOPES_HEADER, ISSUER_HEADER];
 
+/// A claim kept twice: as the Rust string every decision reads (revocation, rate limits, logs) and as the header
+/// value forwarded upstream (the same text; UTF-8 bytes for non-ASCII names).
+#[derive(Debug, Clone)]
+struct Claim {
+    text: Box<str>,
+    header: HeaderValue,
+}
+
+impl Claim {
+    fn new(s: &str) -> Result<Self, InvalidToken> {
+        // Claims come from JSON and may hold control characters; such a value cannot be forwarded safely.
+        let header = HeaderValue::from_str(s).map_err(|_| InvalidToken::Claims)?;
+        Ok(Claim { text: s.into(), header })
+    }
+}
+
 /// The caller's identity, as established by a verified token. Cached per token and shared by reference.
 #[derive(Debug, Clone)]
 pub struct Identity {
-    subject: Option<HeaderValue>,
-    client_id: Option<HeaderValue>,
-    issuer: HeaderValue,
+    subject: Option<Claim>,
+    client_id: Option<Claim>,
+    issuer: Claim,
     scopes: Box<[Box<str>]>,
     scopes_header: HeaderValue,
     /// `exp`, seconds since the epoch, when the token has one.
@@ -29,11 +45,6 @@ pub struct Identity {
     pub token_id: Option<Box<str>>,
     /// `iat`, when the token has one.
     pub issued_at: Option<i64>,
-}
-
-fn header_value(s: &str) -> Result<HeaderValue, InvalidToken> {
-    // Claims come from JSON and may hold control characters; such a value cannot be forwarded safely.
-    HeaderValue::from_str(s).map_err(|_| InvalidToken::Claims)
 }
 
 impl Identity {
@@ -50,10 +61,10 @@ impl Identity {
             scopes.into_iter().map(|s| Box::from(s.as_ref())).filter(|s: &Box<str>| !s.is_empty()).collect();
         let joined = scopes.iter().map(|s| &**s).collect::<Vec<_>>().join(" ");
         Ok(Identity {
-            subject: subject.map(header_value).transpose()?,
-            client_id: client_id.map(header_value).transpose()?,
-            issuer: header_value(issuer)?,
-            scopes_header: header_value(&joined)?,
+            subject: subject.map(Claim::new).transpose()?,
+            client_id: client_id.map(Claim::new).transpose()?,
+            issuer: Claim::new(issuer)?,
+            scopes_header: HeaderValue::from_str(&joined).map_err(|_| InvalidToken::Claims)?,
             scopes,
             expires_at,
             token_id: token_id.map(Box::from),
@@ -69,17 +80,17 @@ impl Identity {
 
     /// `sub`.
     pub fn subject(&self) -> Option<&str> {
-        self.subject.as_ref().and_then(|v| v.to_str().ok())
+        self.subject.as_ref().map(|c| &*c.text)
     }
 
     /// `client_id` (or `azp`/`cid`).
     pub fn client_id(&self) -> Option<&str> {
-        self.client_id.as_ref().and_then(|v| v.to_str().ok())
+        self.client_id.as_ref().map(|c| &*c.text)
     }
 
     /// `iss`.
     pub fn issuer(&self) -> &str {
-        self.issuer.to_str().unwrap_or_default()
+        &self.issuer.text
     }
 
     /// The granted scopes.
@@ -95,12 +106,32 @@ impl Identity {
     /// The identity headers' values, ready to insert: (name, value).
     pub fn headers(&self) -> impl Iterator<Item = (&'static str, &HeaderValue)> {
         [
-            self.subject.as_ref().map(|v| (SUBJECT_HEADER, v)),
-            self.client_id.as_ref().map(|v| (CLIENT_ID_HEADER, v)),
+            self.subject.as_ref().map(|c| (SUBJECT_HEADER, &c.header)),
+            self.client_id.as_ref().map(|c| (CLIENT_ID_HEADER, &c.header)),
             Some((SCOPES_HEADER, &self.scopes_header)),
-            Some((ISSUER_HEADER, &self.issuer)),
+            Some((ISSUER_HEADER, &self.issuer.header)),
         ]
         .into_iter()
         .flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a non-ASCII subject was kept only as a header value and read back as `None`, so revocation by
+    /// user never matched `zoë`.
+    #[test]
+    fn non_ascii_subject_is_kept_as_text() {
+        let id = Identity::new(Some("zoë"), Some("app"), "https://i", ["a"], None, None).unwrap();
+        assert_eq!(id.subject(), Some("zoë"));
+        let (_, v) = id.headers().next().unwrap();
+        assert_eq!(v.as_bytes(), "zoë".as_bytes());
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        assert_eq!(Identity::new(Some("a\nb"), None, "https://i", ["a"], None, None).err(), Some(InvalidToken::Claims));
     }
 }

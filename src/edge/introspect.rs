@@ -1,9 +1,16 @@
 //! RFC 7662 introspection of opaque tokens: one POST per token (the cache coalesces concurrent misses), the gateway
 //! authenticated with `client_secret_basic`, the answer checked (`active`, `iss`, `aud`, `exp`, `nbf`) and turned into
 //! a cache entry that lives `cache_ttl` (never past `exp`) or `negative_cache_ttl` when inactive.
+//!
+//! An issuer that fails is not hammered: at most [`MAX_CONCURRENT`] calls run at once (a bounded queue waits, `503`
+//! beyond it), a failed lookup is remembered per token for [`FAILURE_MEMORY`], and after [`BREAKER_THRESHOLD`]
+//! failures in a row a circuit breaker opens: requests are answered `503` at once, one probe per interval (doubling
+//! from [`BREAKER_INITIAL`] to [`BREAKER_CAP`]) tests the issuer, and the first success closes it. Each change of the
+//! breaker's state is logged once and shown in `tokengate_introspection_circuit_open`.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -18,6 +25,76 @@ use crate::config::{IntrospectionConfig, IssuerConfig};
 use crate::metrics::EdgeMetrics;
 
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// Introspection calls in flight per issuer at most.
+pub const MAX_CONCURRENT: usize = 64;
+/// Calls waiting for a slot at most; further ones are answered `503` at once.
+pub const MAX_QUEUED: usize = 512;
+/// How long a failed lookup of one token is answered from memory.
+pub const FAILURE_MEMORY: Duration = Duration::from_millis(250);
+/// Consecutive failures that open the breaker.
+pub const BREAKER_THRESHOLD: u32 = 3;
+/// The first interval between probes of an issuer whose breaker is open.
+pub const BREAKER_INITIAL: Duration = Duration::from_millis(100);
+/// The longest interval between probes (recovery is seen within it).
+pub const BREAKER_CAP: Duration = Duration::from_secs(1);
+
+/// The circuit breaker's state.
+#[derive(Debug, Default)]
+struct Breaker {
+    /// Failures in a row.
+    failures: u32,
+    /// While open: no call before this instant.
+    open_until: Option<Instant>,
+    /// The current interval between probes.
+    interval: Duration,
+    /// A probe is in flight.
+    probing: bool,
+}
+
+/// What the breaker lets a call be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admit {
+    Call,
+    Probe,
+    Refuse,
+}
+
+impl Breaker {
+    fn admit(&mut self, now: Instant) -> Admit {
+        match self.open_until {
+            None => Admit::Call,
+            Some(_) if self.probing => Admit::Refuse,
+            Some(until) if now < until => Admit::Refuse,
+            Some(_) => {
+                self.probing = true;
+                Admit::Probe
+            }
+        }
+    }
+
+    /// Records a success; `true` when it closed an open breaker.
+    fn success(&mut self) -> bool {
+        let was_open = self.open_until.is_some();
+        *self = Breaker::default();
+        was_open
+    }
+
+    /// Records a failure; `true` when it opened a closed breaker.
+    fn failure(&mut self, now: Instant) -> bool {
+        self.failures = self.failures.saturating_add(1);
+        self.probing = false;
+        let was_open = self.open_until.is_some();
+        if was_open {
+            self.interval = (self.interval * 2).min(BREAKER_CAP);
+        } else if self.failures >= BREAKER_THRESHOLD {
+            self.interval = BREAKER_INITIAL;
+        } else {
+            return false;
+        }
+        self.open_until = Some(now + self.interval);
+        !was_open
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -56,6 +133,10 @@ pub struct Introspector {
     authorization: HeaderValue,
     http: reqwest::Client,
     metrics: Arc<EdgeMetrics>,
+    slots: tokio::sync::Semaphore,
+    queued: AtomicUsize,
+    breaker: Mutex<Breaker>,
+    failed: moka::sync::Cache<super::cache::Digest, ()>,
 }
 
 fn form_encode(s: &str) -> String {
@@ -75,11 +156,81 @@ impl Introspector {
         let creds = format!("{}:{}", form_encode(&cfg.client_id), form_encode(cfg.client_secret.expose()));
         let mut authorization = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(creds))).ok()?;
         authorization.set_sensitive(true);
-        Some(Introspector { issuer: issuer.clone(), cfg, keys, authorization, http, metrics })
+        metrics.introspection_circuit(&issuer.issuer, false);
+        Some(Introspector {
+            issuer: issuer.clone(),
+            cfg,
+            keys,
+            authorization,
+            http,
+            metrics,
+            slots: tokio::sync::Semaphore::new(MAX_CONCURRENT),
+            queued: AtomicUsize::new(0),
+            breaker: Mutex::new(Breaker::default()),
+            failed: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(FAILURE_MEMORY).build(),
+        })
     }
 
-    /// Asks the issuer about `token`. A failure to get a usable answer is `Unavailable` and is not cached.
+    /// Asks the issuer about `token`, within the call bound and the breaker. A failure to get a usable answer is
+    /// `Unavailable`: not cached with the verdicts, only remembered for [`FAILURE_MEMORY`].
     pub async fn introspect(&self, token: &str, now: i64) -> Result<Entry, Denial> {
+        let key = super::cache::digest(token);
+        if self.failed.contains_key(&key) {
+            return Err(Unavailable::Introspection.into());
+        }
+        let admit = self.breaker.lock().map(|mut b| b.admit(Instant::now())).unwrap_or(Admit::Refuse);
+        if admit == Admit::Refuse {
+            return Err(Unavailable::Introspection.into());
+        }
+        let result = self.call_within_bound(token, now).await;
+        let mut breaker = match self.breaker.lock() {
+            Ok(b) => b,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match &result {
+            Err(Denial::Unavailable(Unavailable::IntrospectionBusy)) => {
+                if admit == Admit::Probe {
+                    breaker.probing = false;
+                }
+            }
+            Err(Denial::Unavailable(_)) => {
+                self.failed.insert(key, ());
+                if breaker.failure(Instant::now()) {
+                    tracing::warn!(issuer = %self.issuer.issuer, failures = BREAKER_THRESHOLD,
+                        "introspection failing: calls suspended, probing the issuer");
+                    self.metrics.introspection_circuit(&self.issuer.issuer, true);
+                }
+            }
+            _ => {
+                if breaker.success() {
+                    tracing::info!(issuer = %self.issuer.issuer, "introspection recovered");
+                    self.metrics.introspection_circuit(&self.issuer.issuer, false);
+                }
+            }
+        }
+        result
+    }
+
+    async fn call_within_bound(&self, token: &str, now: i64) -> Result<Entry, Denial> {
+        let _permit = match self.slots.try_acquire() {
+            Ok(p) => p,
+            Err(_) => {
+                if self.queued.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUED {
+                    self.queued.fetch_sub(1, Ordering::AcqRel);
+                    return Err(Unavailable::IntrospectionBusy.into());
+                }
+                let waited = tokio::time::timeout(self.cfg.timeout, self.slots.acquire()).await;
+                self.queued.fetch_sub(1, Ordering::AcqRel);
+                match waited {
+                    Ok(Ok(p)) => p,
+                    _ => return Err(Unavailable::IntrospectionBusy.into()),
+                }
+            }
+        };
+        self.call(token, now).await
+    }
+
+    async fn call(&self, token: &str, now: i64) -> Result<Entry, Denial> {
         let Some(endpoint) = self.keys.introspection_endpoint() else {
             tracing::warn!(issuer = %self.issuer.issuer, "introspection endpoint not known yet (discovery pending)");
             return Err(Unavailable::Introspection.into());
@@ -100,7 +251,7 @@ impl Introspector {
                 let status = resp.status().as_u16();
                 self.metrics.introspection(&status.to_string());
                 self.metrics.introspection_duration.observe(started.elapsed().as_secs_f64());
-                tracing::warn!(issuer = %self.issuer.issuer, status, "introspection endpoint answered an error");
+                tracing::debug!(issuer = %self.issuer.issuer, status, "introspection endpoint answered an error");
                 return Err(Unavailable::Introspection.into());
             }
             Ok(resp) => match resp.bytes().await {
@@ -119,7 +270,7 @@ impl Introspector {
             }
             Err(kind) => {
                 self.metrics.introspection(kind);
-                tracing::warn!(issuer = %self.issuer.issuer, failure = kind, "introspection failed");
+                tracing::debug!(issuer = %self.issuer.issuer, failure = kind, "introspection failed");
                 return Err(Unavailable::Introspection.into());
             }
         };
@@ -144,6 +295,33 @@ impl Introspector {
 
     fn judge(&self, r: &Response, now: i64) -> Result<Identity, InvalidToken> {
         judge(&self.issuer, r, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_opens_after_failures_probes_once_and_closes_on_success() {
+        let mut b = Breaker::default();
+        let t0 = Instant::now();
+        assert!(!b.failure(t0));
+        assert!(!b.failure(t0));
+        assert_eq!(b.admit(t0), Admit::Call);
+        assert!(b.failure(t0), "the third failure opens it");
+        assert_eq!(b.admit(t0), Admit::Refuse);
+        let later = t0 + BREAKER_INITIAL;
+        assert_eq!(b.admit(later), Admit::Probe);
+        assert_eq!(b.admit(later), Admit::Refuse, "one probe at a time");
+        assert!(!b.failure(later), "already open");
+        assert_eq!(b.interval, BREAKER_INITIAL * 2);
+        for _ in 0..10 {
+            b.failure(later);
+        }
+        assert_eq!(b.interval, BREAKER_CAP);
+        assert!(b.success());
+        assert_eq!(b.admit(later), Admit::Call);
     }
 }
 

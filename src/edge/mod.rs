@@ -10,6 +10,8 @@
 #[doc(hidden)]
 pub mod cache;
 pub mod deny;
+#[doc(hidden)]
+pub mod forward;
 pub mod identity;
 #[doc(hidden)]
 pub mod introspect;
@@ -65,6 +67,11 @@ pub trait LocalIssuer: Send + Sync + 'static {
     fn key(&self, kid: &str) -> Option<(jsonwebtoken::Algorithm, Arc<jsonwebtoken::DecodingKey>)>;
     /// Whether a token that passed every other check has since been revoked (by `jti`, grant, app or user).
     fn is_revoked(&self, identity: &Identity) -> bool;
+    /// Whether an opaque token is recognisably one of this issuer's own credentials (a refresh token, a code, a
+    /// client secret): refused as an access token, and never sent to an external issuer's introspection endpoint.
+    fn owns_credential(&self, _token: &str) -> bool {
+        false
+    }
 }
 
 struct Local {
@@ -99,6 +106,8 @@ pub struct Allowed {
     pub route: usize,
     /// The caller, for routes that need a token.
     pub identity: Option<Arc<Identity>>,
+    /// Where the verified token came from (none on `auth = "none"` routes): the only credential forwarded.
+    pub token_source: Option<TokenSource>,
 }
 
 /// What [`Edge::admit`] decided.
@@ -229,6 +238,11 @@ impl Edge {
         self.inner.opaque_cache.sync().await;
     }
 
+    /// Callers remembered by the routes' rate limiters, all routes together (idle ones are forgotten).
+    pub fn rate_limited_callers(&self) -> usize {
+        self.inner.routes.all().filter_map(|r| r.limiter.as_ref()).map(|l| l.callers()).sum()
+    }
+
     /// Whether every issuer's endpoints are known and its keys loaded (`/readyz`).
     pub fn ready(&self) -> bool {
         self.inner.issuers.iter().all(|i| i.keys.ready())
@@ -242,8 +256,19 @@ impl Edge {
 
     /// Loads and refreshes every issuer's keys until `shutdown` changes.
     pub async fn run_background(&self, shutdown: tokio::sync::watch::Receiver<bool>) {
-        let tasks: Vec<_> =
-            self.inner.issuers.iter().map(|i| tokio::spawn(i.keys.clone().run(shutdown.clone()))).collect();
+        let tasks: Vec<_> = self
+            .inner
+            .issuers
+            .iter()
+            .map(|i| {
+                let gauge = self.inner.metrics.key_refresh_tasks.clone();
+                let run = i.keys.clone().run(shutdown.clone());
+                tokio::spawn(async move {
+                    let _running = Running::new(gauge);
+                    run.await;
+                })
+            })
+            .collect();
         for t in tasks {
             let _ = t.await;
         }
@@ -266,7 +291,7 @@ impl Edge {
         client_ip: Option<std::net::IpAddr>,
     ) -> Result<Allowed, Denial> {
         let inner = &*self.inner;
-        let normalized = match route::normalize(req.uri.path()) {
+        let normalized = match route::target(req).and_then(|()| route::normalize(req.uri.path())) {
             Ok(p) => p,
             Err(e) => {
                 inner.metrics.no_route().count(Outcome::BadRequest);
@@ -287,11 +312,15 @@ impl Edge {
                 }
             }
             handles.count(Outcome::Public);
-            return Ok(Allowed { route: route.index, identity: None });
+            return Ok(Allowed { route: route.index, identity: None, token_source: None });
         }
         let started = Instant::now();
-        let decided = match self.authenticate(req).await {
-            Ok(identity) => scope::decide(route, &identity).map(|()| identity),
+        let mut token_source = None;
+        let decided = match self.authenticate_with_source(req).await {
+            Ok((identity, source)) => {
+                token_source = Some(source);
+                scope::decide(route, &identity).map(|()| identity)
+            }
             Err(d) => Err(d),
         };
         let decided = decided.and_then(|identity| {
@@ -307,7 +336,7 @@ impl Edge {
             Ok(identity) => {
                 inner.metrics.allowed();
                 handles.count(Outcome::Allowed);
-                Ok(Allowed { route: route.index, identity: Some(identity) })
+                Ok(Allowed { route: route.index, identity: Some(identity), token_source })
             }
             Err(d) => {
                 inner.metrics.denied(&d);
@@ -319,12 +348,21 @@ impl Edge {
 
     /// Finds the request's token and verifies it: the token check, without any route or scope.
     pub async fn authenticate(&self, req: &RequestHeader) -> Result<Arc<Identity>, Denial> {
+        self.authenticate_with_source(req).await.map(|(identity, _)| identity)
+    }
+
+    async fn authenticate_with_source(&self, req: &RequestHeader) -> Result<(Arc<Identity>, TokenSource), Denial> {
         let inner = &*self.inner;
         let presented =
             token::extract(&req.headers, req.uri.query(), &inner.cfg.token_sources, inner.cfg.max_token_bytes)?
                 .ok_or(Denial::MissingToken)?;
+        self.verify(presented.token).await.map(|identity| (identity, presented.source))
+    }
+
+    /// Verifies one token: a JWT against its issuer's keys, anything else by introspection, both cached.
+    async fn verify(&self, token: &str) -> Result<Arc<Identity>, Denial> {
+        let inner = &*self.inner;
         let now = inner.clock.now();
-        let token = presented.token;
         if jwt::looks_like_jwt(token) {
             let identity =
                 inner.jwt_cache.get_or_compute(cache::digest(token), now, || self.verify_jwt(token, now)).await?;
@@ -335,6 +373,10 @@ impl Edge {
             }
             Ok(identity)
         } else {
+            // The built-in server's refresh tokens, codes and secrets are no access tokens, and never leave the process.
+            if inner.local.as_ref().is_some_and(|l| l.source.owns_credential(token)) {
+                return Err(InvalidToken::NotAccessToken.into());
+            }
             let Some(introspector) = &inner.introspector else {
                 return Err(Denial::Unavailable(deny::Unavailable::NoIntrospection));
             };
@@ -390,36 +432,48 @@ impl Edge {
         }
     }
 
-    /// Prepares the upstream request: removes every inbound identity header and method-override header, removes the
-    /// token when `forward_token = false`, and sets the identity headers of `allowed`.
+    /// Prepares the upstream request: removes every inbound header that could pass for an identity or method-override
+    /// header (whatever its spelling: `X_Auth_Subject` too) and tokengate's own cookies; forwards no credential but the
+    /// token that was verified (and that one only with `forward_token = true`); sets the identity headers of `allowed`.
     pub fn apply_identity(&self, allowed: &Allowed, req: &mut RequestHeader) {
-        for name in identity::IDENTITY_HEADERS.iter().chain(METHOD_OVERRIDE_HEADERS.iter()) {
-            req.remove_header(*name);
+        let forged: Vec<http::HeaderName> =
+            req.headers.keys().filter(|name| forward::is_reserved_header(name.as_str())).cloned().collect();
+        for name in forged {
+            req.remove_header(&name);
         }
-        if !self.inner.cfg.forward_token {
-            for source in &self.inner.cfg.token_sources {
-                match source {
-                    TokenSource::Authorization => {
-                        let bearer = req
-                            .headers
-                            .get(http::header::AUTHORIZATION)
-                            .is_some_and(|v| v.as_bytes().get(..7).is_some_and(|p| p.eq_ignore_ascii_case(b"bearer ")));
-                        if bearer {
-                            req.remove_header(&http::header::AUTHORIZATION);
-                        }
-                    }
-                    TokenSource::SessionId => {
-                        req.remove_header(token::SESSION_ID);
-                    }
-                    TokenSource::Query => {}
-                }
+        forward::strip_own_cookies(req);
+        let authenticated = allowed.identity.is_some();
+        let keep = |source: TokenSource| {
+            if authenticated {
+                allowed.token_source == Some(source) && self.inner.cfg.forward_token
+            } else {
+                self.inner.cfg.forward_token || !self.inner.cfg.token_sources.contains(&source)
             }
+        };
+        if !keep(TokenSource::Authorization) {
+            // On a public route only a Bearer token is removed (Basic credentials are the upstream's business); on an
+            // authenticated route every `Authorization` but the verified one goes.
+            let remove = authenticated
+                || req.headers.get(http::header::AUTHORIZATION).is_some_and(|v| token::bearer(v.as_bytes()).is_some());
+            if remove {
+                req.remove_header(&http::header::AUTHORIZATION);
+            }
+        }
+        if !keep(TokenSource::SessionId)
+            && (authenticated || self.inner.cfg.token_sources.contains(&TokenSource::SessionId))
+        {
+            req.remove_header(token::SESSION_ID);
         }
         if let Some(identity) = &allowed.identity {
             for (name, value) in identity.headers() {
                 let _ = req.insert_header(name, value.clone());
             }
         }
+    }
+
+    /// Prepares the response for the client: an upstream may not plant a cookie under one of tokengate's own names.
+    pub fn filter_response(&self, resp: &mut ResponseHeader) {
+        forward::drop_own_set_cookies(resp);
     }
 }
 
@@ -447,6 +501,22 @@ pub async fn write_refusal(session: &mut Session, denial: &Denial) -> pingora::R
     session.write_response_header(Box::new(resp), false).await?;
     session.write_response_body(Some(body), true).await?;
     Ok(())
+}
+
+/// Counts a running loop in a gauge for as long as it lives (an aborted task is uncounted too).
+struct Running(prometheus::IntGauge);
+
+impl Running {
+    fn new(gauge: prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Running(gauge)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// The edge's background work as a Pingora service.

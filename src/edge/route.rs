@@ -26,6 +26,13 @@ pub enum PathError {
     ForbiddenByte,
     /// `..` climbing above `/`.
     AboveRoot,
+    /// A request target that is neither origin-form (`/path`) nor absolute-form (`http://host/path`): Pingora would
+    /// match it as `/` and forward it byte for byte.
+    NotOriginForm,
+    /// An absolute-form target whose authority is not the `Host` header.
+    AuthorityMismatch,
+    /// A request target that is not valid UTF-8 (matched on a lossy copy, forwarded as sent).
+    NotUtf8,
 }
 
 impl fmt::Display for PathError {
@@ -36,6 +43,9 @@ impl fmt::Display for PathError {
             PathError::BadEscape => "malformed percent-escape in the path",
             PathError::ForbiddenByte => "control character or backslash in the path",
             PathError::AboveRoot => "the path climbs above the root",
+            PathError::NotOriginForm => "the request target must be a path starting with / or an absolute http(s) URL",
+            PathError::AuthorityMismatch => "the request target's host differs from the Host header",
+            PathError::NotUtf8 => "the request target is not valid UTF-8",
         })
     }
 }
@@ -46,6 +56,35 @@ fn hex(b: u8) -> Option<u8> {
         b'a'..=b'f' => Some(b - b'a' + 10),
         b'A'..=b'F' => Some(b - b'A' + 10),
         _ => None,
+    }
+}
+
+/// Checks the request target as received (RFC 9112 3.2), so that the route is decided on what is forwarded:
+/// origin-form (`/path?query`), or absolute-form (`http://host/path`) whose authority is the `Host` header. Anything
+/// else (`foo:bar/api`, `x:/api`, `\\api`, `*`, an authority-form target) is refused: Pingora matches such a target
+/// as `/` while the upstream may read it as a path.
+pub fn target(req: &pingora::http::RequestHeader) -> Result<(), PathError> {
+    let raw = req.raw_path();
+    if raw.first() == Some(&b'/') {
+        return if req.raw_path_is_utf8() { Ok(()) } else { Err(PathError::NotUtf8) };
+    }
+    let rest = [&b"http://"[..], b"https://"]
+        .iter()
+        .find_map(|scheme| {
+            raw.get(..scheme.len()).filter(|p| p.eq_ignore_ascii_case(scheme)).map(|_| &raw[scheme.len()..])
+        })
+        .ok_or(PathError::NotOriginForm)?;
+    if !req.raw_path_is_utf8() {
+        return Err(PathError::NotUtf8);
+    }
+    let end = rest.iter().position(|&b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if authority.is_empty() || authority.contains(&b'@') || authority.contains(&b'\\') {
+        return Err(PathError::NotOriginForm);
+    }
+    match req.headers.get(http::header::HOST) {
+        Some(host) if host.as_bytes().eq_ignore_ascii_case(authority) => Ok(()),
+        _ => Err(PathError::AuthorityMismatch),
     }
 }
 

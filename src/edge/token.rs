@@ -18,14 +18,22 @@ pub struct Presented<'a> {
     pub source: TokenSource,
 }
 
-fn bearer(value: &[u8]) -> Option<&[u8]> {
-    // `Bearer` followed by one or more spaces, scheme compared case-insensitively (RFC 7235 2.1).
-    if value.len() < 7 || !value[..6].eq_ignore_ascii_case(b"bearer") || value[6] != b' ' {
+/// The credentials of an `Authorization: Bearer` value: the scheme compared case-insensitively and followed by
+/// spaces or tabs (RFC 9110 11.4 allows only spaces, but some stacks accept a tab: both are read as the separator,
+/// so `Bearer<TAB>token` is a token here too and never passes as "no token").
+pub fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let is_ws = |b: u8| b == b' ' || b == b'\t';
+    if value.len() < 7 || !value[..6].eq_ignore_ascii_case(b"bearer") || !is_ws(value[6]) {
         return None;
     }
     let rest = &value[7..];
-    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let start = rest.iter().position(|&b| !is_ws(b)).unwrap_or(rest.len());
     Some(&rest[start..])
+}
+
+/// Whether a query string carries an `access_token` parameter (RFC 6750 2.3).
+fn query_has_token(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|pair| pair.starts_with("access_token=")))
 }
 
 /// Bytes allowed in a b64token before its `=` padding (RFC 6750 2.1), as a table: one load per byte.
@@ -106,6 +114,11 @@ pub fn extract<'a>(
             }
         }
     }
+    // A token in the query that is not a configured source is not checked, yet an upstream may read it: next to the
+    // verified token it is a second one.
+    if found.is_some() && !sources.contains(&TokenSource::Query) && query_has_token(query) {
+        return Err(Denial::BadRequest(BadRequest::MultipleTokens));
+    }
     Ok(found)
 }
 
@@ -130,6 +143,26 @@ mod tests {
             let h = headers(&[("authorization", v)]);
             assert_eq!(extract(&h, None, &ALL, 8192).unwrap().unwrap().token, "abc.def", "{v}");
         }
+    }
+
+    #[test]
+    fn whitespace_variants_of_the_scheme_are_bearer() {
+        for v in ["Bearer\tabc", "bearer \t abc", "BEARER\t\tabc"] {
+            let h = headers(&[("authorization", v)]);
+            assert_eq!(extract(&h, None, &ALL, 8192).unwrap().unwrap().token, "abc", "{v:?}");
+        }
+        let h = headers(&[("authorization", "Bearer\tforged"), ("sessionid", "real")]);
+        assert_eq!(extract(&h, None, &ALL, 8192), Err(Denial::BadRequest(BadRequest::MultipleTokens)));
+    }
+
+    #[test]
+    fn an_unchecked_query_token_next_to_a_header_token_is_a_second_token() {
+        let h = headers(&[("authorization", "Bearer abc")]);
+        assert_eq!(
+            extract(&h, Some("x=1&access_token=forged"), &ALL, 8192),
+            Err(Denial::BadRequest(BadRequest::MultipleTokens))
+        );
+        assert_eq!(extract(&h, Some("x=1&my_access_token=1"), &ALL, 8192).unwrap().unwrap().token, "abc");
     }
 
     #[test]

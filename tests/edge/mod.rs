@@ -8,3 +8,4 @@ mod limits;
 mod metrics;
 mod opaque;
 mod paths;
+mod trust;

@@ -326,3 +326,89 @@ async fn a_read_only_database_stops_the_start_with_a_clear_error_and_is_left_int
         client().get(format!("{admin}/admin/v1/users")).basic_auth("root", Some("root-password")).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// Regression: the first edge's key-refresh loop ran as a service until shutdown, so every process that was
+/// reloaded kept fetching discovery and keys for a configuration it no longer served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_stop_the_key_refresh_of_the_configuration_they_replace() {
+    let issuer = TestIssuer::start().await;
+    let upstream = TestUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.toml");
+    let id: u64 = rand::random();
+    let write = |scope: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\npid_file = \"/tmp/tg-rl-{id}.pid\"\nupgrade_sock = \"/tmp/tg-rl-{id}.sock\"\ngrace_period_secs = 0\n\
+                 [metrics]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"{}\"\n\
+                 [authorization_server]\nenabled = true\nissuer = \"https://tg.test\"\ndatabase = \"{}\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+                 [[auth.issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\nalgorithms = [\"ES256\"]\n\
+                 [[routes]]\npath = \"/api/\"\nscopes = [\"{scope}\"]\n",
+                upstream.url(),
+                dir.path().join("tokengate.db").display(),
+                issuer.issuer_url()
+            ),
+        )
+        .unwrap()
+    };
+    write("api:read");
+    let served = serve(&path);
+    let url = format!("http://{}/api/x", served.addrs["proxy"]);
+    let metrics = format!("http://{}/metrics", served.addrs["metrics"]);
+    let token = issuer.mint(&Claims::new(&issuer).scope("api:read"));
+    let status = || async { client().get(&url).bearer_auth(&token).send().await.unwrap().status().as_u16() };
+    let wait_for = |want: u16| async move {
+        for _ in 0..100 {
+            if status().await == want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the gateway never answered {want}");
+    };
+    wait_for(200).await;
+    let tasks = || async {
+        let text = client().get(&metrics).send().await.unwrap().text().await.unwrap();
+        text.lines().find_map(|l| l.strip_prefix("tokengate_key_refresh_tasks ")).map(|v| v.trim().to_string())
+    };
+    assert_eq!(tasks().await.as_deref(), Some("1"));
+    for round in 0..4 {
+        let (scope, want) = if round % 2 == 0 { ("api:admin", 403) } else { ("api:read", 200) };
+        write(scope);
+        unsafe { kill(served.child.id() as i32, 1) };
+        wait_for(want).await;
+    }
+    assert_eq!(tasks().await.as_deref(), Some("1"), "a replaced configuration still refreshes its keys");
+}
+
+/// Regression: the demo's listeners were bound without naming their address, so a taken port said only "Address
+/// already in use".
+#[test]
+fn a_port_in_use_is_named_in_the_error_whichever_listener_it_is() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (listen, demo) in [(addr.to_string(), "127.0.0.1:0".to_string()), ("127.0.0.1:0".to_string(), addr.to_string())]
+    {
+        let path = dir.path().join("t.toml");
+        let id: u64 = rand::random();
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nlisten = \"{listen}\"\npid_file = \"/tmp/tg-port-{id}.pid\"\nupgrade_sock = \"/tmp/tg-port-{id}.sock\"\n\
+                 [metrics]\nlisten = \"off\"\n[upstream]\nurl = \"http://127.0.0.1:9\"\n\
+                 [demo]\nenabled = true\nupstream_listen = \"{demo}\"\nissuer_listen = \"127.0.0.1:0\"\n\
+                 [[routes]]\npath = \"/\"\nauth = \"none\"\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_tokengate"))
+            .args(["serve", "--config", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&addr.to_string()) && stderr.contains("in use"), "{stderr}");
+    }
+}

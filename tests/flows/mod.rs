@@ -6,6 +6,7 @@ mod authorize;
 mod client_library;
 mod code;
 mod discovery;
+pub mod identity;
 mod keys;
 mod lifecycle;
 mod machine;

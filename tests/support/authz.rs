@@ -108,11 +108,16 @@ impl TestAuthz {
 
     /// [`TestAuthz::start`] with extra lines in `[authorization_server]`.
     pub async fn start_with(extra: &str) -> TestAuthz {
+        Self::start_with_tables(extra, "").await
+    }
+
+    /// [`TestAuthz::start_with`], with more tables at the end of the file (`[[auth.issuers]]` of external issuers).
+    pub async fn start_with_tables(extra: &str, tables: &str) -> TestAuthz {
         ensure_crypto_provider();
         let upstream = TestUpstream::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("tokengate.db");
-        let toml = config_toml(&upstream.url(), &db.display().to_string(), extra);
+        let toml = config_toml(&upstream.url(), &db.display().to_string(), extra) + "\n" + tables;
         let clock = ManualClock::at_system_time();
         let process_clock = clock.clone();
         // `build` runs the database setup on a runtime of its own: not from inside this test's runtime.
@@ -650,7 +655,8 @@ pub fn capture_logs() -> Option<LogCapture> {
                     CAPTURING.load(Ordering::SeqCst) > 0 && *meta.level() <= tracing::Level::DEBUG
                 }));
             let subscriber = tracing_subscriber::registry().with(layer);
-            tracing::subscriber::set_global_default(subscriber).ok().map(|()| buf)
+            // `try_init` also routes the `log` records of Pingora's own error lines into tracing.
+            tracing_subscriber::util::SubscriberInitExt::try_init(subscriber).ok().map(|()| buf)
         })
         .clone()?;
     CAPTURING.fetch_add(1, Ordering::SeqCst);
