@@ -44,9 +44,23 @@ impl ProxyHttp for MyProxy {
         ctx: &mut Self::CTX,
     ) -> Result<()> {
         if let Some(allowed) = ctx {
-            self.edge.apply_identity(allowed, req); // strips inbound X-Auth-*, sets the caller's identity
+            self.edge.apply_identity(allowed, req); // strips inbound X-Auth-* (any spelling), sets the caller's identity
         }
         Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _: &mut Session,
+        resp: &mut ResponseHeader,
+        _: &mut Self::CTX,
+    ) -> Result<()> {
+        self.edge.filter_response(resp); // the upstream cannot set tokengate's own cookies
+        Ok(())
+    }
+
+    fn request_summary(&self, session: &Session, _: &Self::CTX) -> String {
+        tokengate::edge::request_summary(session.req_header()) // Pingora's error lines, without the query string
     }
 }
 

@@ -16,8 +16,11 @@
 //!    the RFC 6750 answer (401/403 with `WWW-Authenticate`, a JSON body): return `Ok(true)`. Otherwise keep the
 //!    returned [`Allowed`] in your `CTX`; it carries the caller's [`Identity`] (subject, client id, scopes, issuer).
 //! 4. In `upstream_request_filter`, call [`Edge::apply_identity`]: it removes every inbound `X-Auth-*` and
-//!    method-override header, and sets `X-Auth-Subject`, `X-Auth-Client-Id`, `X-Auth-Scopes`, `X-Auth-Issuer`.
-//! 5. Register the `tokengate_*` metrics in your Prometheus registry with [`Edge::register_metrics`].
+//!    method-override header (in any spelling: `X_Auth_Subject` too), every credential but the verified token and
+//!    tokengate's own cookies, and sets `X-Auth-Subject`, `X-Auth-Client-Id`, `X-Auth-Scopes`, `X-Auth-Issuer`.
+//! 5. In `upstream_response_filter`, call [`Edge::filter_response`] (an upstream cannot set tokengate's cookies),
+//!    and return [`edge::request_summary`] from `request_summary` (Pingora's error lines then carry no query string).
+//! 6. Register the `tokengate_*` metrics in your Prometheus registry with [`Edge::register_metrics`].
 //!
 //! ```no_run
 //! use async_trait::async_trait;

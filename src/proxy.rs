@@ -240,9 +240,7 @@ impl ProxyHttp for Gateway {
     /// How a request is named in Pingora's own error lines: method, path and host, never the query string (it may
     /// carry an `access_token`).
     fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
-        let req = session.req_header();
-        let host = req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-        format!("{} {}, Host: {host}", req.method, req.uri.path())
+        crate::edge::request_summary(session.req_header())
     }
 
     /// A client closing its connection is routine, not an error worth a log line.

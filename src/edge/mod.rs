@@ -477,6 +477,13 @@ impl Edge {
     }
 }
 
+/// How a request is named in log lines: method, path and `Host`, never the query string (it may carry an
+/// `access_token`). A Pingora proxy returns it from `ProxyHttp::request_summary`, which Pingora's own error lines use.
+pub fn request_summary(req: &RequestHeader) -> String {
+    let host = req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    format!("{} {}, Host: {host}", req.method, req.uri.path())
+}
+
 /// Writes a refusal: status, `WWW-Authenticate`, `Cache-Control: no-store` and the JSON body. The connection is kept
 /// open (Pingora's `respond_error` would close it), except after a malformed request.
 pub async fn write_refusal(session: &mut Session, denial: &Denial) -> pingora::Result<()> {

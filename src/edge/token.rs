@@ -31,9 +31,19 @@ pub fn bearer(value: &[u8]) -> Option<&[u8]> {
     Some(&rest[start..])
 }
 
-/// Whether a query string carries an `access_token` parameter (RFC 6750 2.3).
-fn query_has_token(query: Option<&str>) -> bool {
-    query.is_some_and(|q| q.split('&').any(|pair| pair.starts_with("access_token=")))
+/// The query's `access_token` parameters (RFC 6750 2.3), as (the value, whether the name was written plainly): an
+/// upstream that decodes parameter names reads `access%5Ftoken` or `access_tok%65n` as `access_token` too.
+fn query_tokens(query: &str) -> impl Iterator<Item = (&str, bool)> {
+    query.split('&').filter_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name == "access_token" {
+            return Some((value, true));
+        }
+        let decoded = name
+            .contains(['%', '+'])
+            .then(|| percent_encoding::percent_decode_str(&name.replace('+', " ")).decode_utf8_lossy().into_owned());
+        decoded.filter(|d| d == "access_token").map(|_| (value, false))
+    })
 }
 
 /// Bytes allowed in a b64token before its `=` padding (RFC 6750 2.1), as a table: one load per byte.
@@ -104,19 +114,22 @@ pub fn extract<'a>(
                 }
             }
             TokenSource::Query => {
-                if let Some(q) = query {
-                    for pair in q.split('&') {
-                        if let Some(v) = pair.strip_prefix("access_token=") {
-                            put(Presented { token: checked(v.as_bytes(), max_bytes)?, source })?;
-                        }
+                for (value, plain) in query.map(query_tokens).into_iter().flatten() {
+                    if !plain {
+                        // Spelled so that tokengate and the upstream could read it differently: refused.
+                        return Err(Denial::BadRequest(BadRequest::MultipleTokens));
                     }
+                    put(Presented { token: checked(value.as_bytes(), max_bytes)?, source })?;
                 }
             }
         }
     }
     // A token in the query that is not a configured source is not checked, yet an upstream may read it: next to the
     // verified token it is a second one.
-    if found.is_some() && !sources.contains(&TokenSource::Query) && query_has_token(query) {
+    if found.is_some()
+        && !sources.contains(&TokenSource::Query)
+        && query.is_some_and(|q| query_tokens(q).next().is_some())
+    {
         return Err(Denial::BadRequest(BadRequest::MultipleTokens));
     }
     Ok(found)
@@ -163,6 +176,17 @@ mod tests {
             Err(Denial::BadRequest(BadRequest::MultipleTokens))
         );
         assert_eq!(extract(&h, Some("x=1&my_access_token=1"), &ALL, 8192).unwrap().unwrap().token, "abc");
+        for q in ["access%5Ftoken=forged", "access_tok%65n=forged", "%61ccess_token"] {
+            assert_eq!(extract(&h, Some(q), &ALL, 8192), Err(Denial::BadRequest(BadRequest::MultipleTokens)), "{q}");
+        }
+        // As a configured source, an encoded name is refused rather than read one way here and another upstream.
+        let none = HeaderMap::new();
+        let q = [TokenSource::Query];
+        assert_eq!(
+            extract(&none, Some("access%5Ftoken=abc"), &q, 8192),
+            Err(Denial::BadRequest(BadRequest::MultipleTokens))
+        );
+        assert_eq!(extract(&none, Some("access_token=abc"), &q, 8192).unwrap().unwrap().token, "abc");
     }
 
     #[test]
