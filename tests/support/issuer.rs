@@ -272,6 +272,9 @@ struct Inner {
     state: Mutex<IssuerState>,
     jwks_calls: AtomicUsize,
     introspect_calls: AtomicUsize,
+    /// Introspection calls being answered now, and the most there ever were at once.
+    introspect_in_flight: AtomicUsize,
+    introspect_max_in_flight: AtomicUsize,
     discovery_calls: AtomicUsize,
     server: tokio::sync::Mutex<Option<Running>>,
 }
@@ -325,6 +328,8 @@ impl TestIssuer {
             }),
             jwks_calls: AtomicUsize::new(0),
             introspect_calls: AtomicUsize::new(0),
+            introspect_in_flight: AtomicUsize::new(0),
+            introspect_max_in_flight: AtomicUsize::new(0),
             discovery_calls: AtomicUsize::new(0),
             server: tokio::sync::Mutex::new(None),
         });
@@ -439,6 +444,11 @@ impl TestIssuer {
     /// Requests received at the introspection endpoint (including faulted / unauthorised).
     pub fn introspect_calls(&self) -> usize {
         self.inner.introspect_calls.load(Ordering::SeqCst)
+    }
+
+    /// The most introspection calls that were ever answered at the same time.
+    pub fn introspect_max_in_flight(&self) -> usize {
+        self.inner.introspect_max_in_flight.load(Ordering::SeqCst)
     }
     /// Requests received at either discovery endpoint (including 404s from the mode switch).
     pub fn discovery_calls(&self) -> usize {
@@ -809,6 +819,14 @@ fn basic_auth_ok(headers: &HeaderMap, id: &str, secret: &str) -> bool {
 
 async fn introspect(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     inner.introspect_calls.fetch_add(1, Ordering::SeqCst);
+    let now = inner.introspect_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    inner.introspect_max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let answer = introspect_answer(&inner, headers, body).await;
+    inner.introspect_in_flight.fetch_sub(1, Ordering::SeqCst);
+    answer
+}
+
+async fn introspect_answer(inner: &Inner, headers: HeaderMap, body: Bytes) -> Response {
     let fault = inner.state.lock().unwrap().introspect_fault;
     if let Some(r) = apply_fault(fault).await {
         return r;
