@@ -22,35 +22,26 @@ enum Own {
 }
 
 impl AuthServer {
-    /// Verifies an access token of this server (signature, expiry, revocation) and returns its claims.
-    fn own_access_token(&self, token: &str) -> Option<Value> {
-        let header = jsonwebtoken::decode_header(token).ok()?;
-        let (alg, key) = self.keys.key(header.kid.as_deref()?)?;
-        let mut v = jsonwebtoken::Validation::new(alg);
-        v.set_issuer(&[&self.cfg.issuer]);
-        v.validate_aud = false;
-        v.leeway = 0;
-        let claims = jsonwebtoken::decode::<Value>(token, &key, &v).ok()?.claims;
+    /// Verifies an access token of this server exactly as the edge does ([`crate::edge::jwt::verify`]: issuer,
+    /// algorithm, `typ`, expiry with the same leeway, audience, signature), then its revocation, and returns its claims.
+    async fn own_access_token(&self, token: &str) -> Option<Value> {
+        use crate::edge::jwt;
+        let parsed = jwt::parse(token).ok()?;
         let now = self.clock.now();
-        if claims.get("exp").and_then(Value::as_i64).is_none_or(|e| e <= now) {
+        let (identity, _) = jwt::verify(&parsed, &self.issuer_config(), jwt::Keys::Local(self), now).await.ok()?;
+        if self.revocations.is_revoked(&identity) {
             return None;
         }
-        let identity = crate::edge::Identity::new(
-            claims.get("sub").and_then(Value::as_str),
-            claims.get("client_id").and_then(Value::as_str),
-            &self.cfg.issuer,
-            claims.get("scope").and_then(Value::as_str).unwrap_or_default().split(' '),
-            claims.get("exp").and_then(Value::as_i64),
-            claims.get("jti").and_then(Value::as_str),
+        let payload = parsed.signing_input.split_once('.')?.1;
+        serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).ok()?,
         )
-        .ok()?
-        .with_issued_at(claims.get("iat").and_then(Value::as_i64));
-        (!self.revocations.is_revoked(&identity)).then_some(claims)
+        .ok()
     }
 
     async fn own_token(&self, token: &str) -> Result<Option<Own>, OAuthError> {
         if crate::edge::jwt::looks_like_jwt(token) {
-            return Ok(self.own_access_token(token).map(Own::Access));
+            return Ok(self.own_access_token(token).await.map(Own::Access));
         }
         let Some((rec, used)) = self.store().refresh(&credentials::hash(token)).await? else { return Ok(None) };
         let Some(grant) = self.store().grant(&rec.grant_id).await? else { return Ok(None) };

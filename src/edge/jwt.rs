@@ -1,14 +1,19 @@
 //! JWT checks: structure, pinned algorithms, `crit`, `typ`, `iss`, `aud`, `exp`/`nbf` against an injected clock,
 //! then the signature against a key from the issuer's own key set. Keys named in the token itself (`jku`, `x5u`,
 //! `jwk`, `x5c`) are never read.
+//!
+//! [`verify`] is the one verifier: the edge calls it for every issuer (remote or in this process), and the built-in
+//! authorization server's introspection calls it for its own tokens, so both always agree on a token.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
-use super::deny::InvalidToken;
+use super::deny::{Denial, InvalidToken};
 use super::identity::Identity;
+use super::keys::IssuerKeys;
+use super::LocalIssuer;
 use crate::config::IssuerConfig;
 
 /// Parses an algorithm name from the configuration: asymmetric JWS algorithms only.
@@ -194,6 +199,49 @@ pub fn identity(parsed: &Parsed<'_>) -> Result<Identity, InvalidToken> {
         c.jti.as_deref(),
     )
     .map(|i| i.with_issued_at(c.iat.map(|t| t as i64)))
+}
+
+/// Where an issuer's verification keys come from.
+#[derive(Clone, Copy)]
+pub enum Keys<'a> {
+    /// An issuer in this process (tokengate's own): each key known by its `kid`, with the one algorithm it signs.
+    Local(&'a dyn LocalIssuer),
+    /// A remote issuer's key set (JWKS), refetched once on an unknown `kid`.
+    Remote(&'a IssuerKeys),
+}
+
+/// The whole check of a parsed JWT for `issuer`, in order: `iss`, the algorithm pin, then the cheap claims checks
+/// (`crit`, `typ`, `exp`/`nbf` with the issuer's leeway, `aud`), then the signature with a key of the right family
+/// from `keys`. Returns the identity and the last second it may be used. (Revocation is the caller's: it changes
+/// after verification.)
+pub async fn verify(
+    parsed: &Parsed<'_>,
+    issuer: &IssuerConfig,
+    keys: Keys<'_>,
+    now: i64,
+) -> Result<(Identity, i64), Denial> {
+    if parsed.claims.iss.as_deref() != Some(issuer.issuer.as_str()) {
+        return Err(InvalidToken::UnknownIssuer.into());
+    }
+    let alg = algorithm(&parsed.header, issuer)?;
+    check_claims(parsed, issuer, now)?;
+    match keys {
+        Keys::Local(source) => {
+            let kid = parsed.header.kid.as_deref().ok_or(InvalidToken::UnknownKey)?;
+            let (key_alg, key) = source.key(kid).ok_or(InvalidToken::UnknownKey)?;
+            if key_alg != alg {
+                return Err(InvalidToken::Algorithm.into());
+            }
+            check_signature(parsed, &key, alg)?;
+        }
+        Keys::Remote(set) => {
+            let candidates = set.keys_for(parsed.header.kid.as_deref(), alg).await?;
+            if !candidates.iter().filter_map(|k| k.for_alg(alg)).any(|k| check_signature(parsed, k, alg).is_ok()) {
+                return Err(InvalidToken::Signature.into());
+            }
+        }
+    }
+    Ok((identity(parsed)?, valid_until(parsed, issuer)))
 }
 
 /// When a verified token stops being acceptable: `exp` plus the leeway.

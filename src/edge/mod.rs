@@ -384,33 +384,25 @@ impl Edge {
         }
     }
 
-    /// Verifies a JWT on a cache miss: claims first (cheap), then the signature.
+    /// Verifies a JWT on a cache miss ([`jwt::verify`], with the keys of the issuer it names).
     async fn verify_jwt(&self, token: &str, now: i64) -> Result<Entry, Denial> {
         let result: Result<Entry, Denial> = async {
             let parsed = jwt::parse(token)?;
             let iss = parsed.claims.iss.as_deref().ok_or(InvalidToken::UnknownIssuer)?;
-            if let Some(local) = self.inner.local.as_ref().filter(|l| l.cfg.issuer == iss) {
-                let alg = jwt::algorithm(&parsed.header, &local.cfg)?;
-                jwt::check_claims(&parsed, &local.cfg, now)?;
-                let kid = parsed.header.kid.as_deref().ok_or(InvalidToken::UnknownKey)?;
-                let (key_alg, key) = local.source.key(kid).ok_or(InvalidToken::UnknownKey)?;
-                if key_alg != alg {
-                    return Err(InvalidToken::Algorithm.into());
+            let (cfg, keys) = match self.inner.local.as_ref().filter(|l| l.cfg.issuer == iss) {
+                Some(local) => (&local.cfg, jwt::Keys::Local(&*local.source)),
+                None => {
+                    let issuer = self
+                        .inner
+                        .by_name
+                        .get(iss)
+                        .map(|&i| &self.inner.issuers[i])
+                        .ok_or(InvalidToken::UnknownIssuer)?;
+                    (&issuer.cfg, jwt::Keys::Remote(&issuer.keys))
                 }
-                jwt::check_signature(&parsed, &key, alg)?;
-                return Ok(Entry::active(jwt::identity(&parsed)?, jwt::valid_until(&parsed, &local.cfg), now));
-            }
-            let issuer =
-                self.inner.by_name.get(iss).map(|&i| &self.inner.issuers[i]).ok_or(InvalidToken::UnknownIssuer)?;
-            let alg = jwt::algorithm(&parsed.header, &issuer.cfg)?;
-            jwt::check_claims(&parsed, &issuer.cfg, now)?;
-            let keys = issuer.keys.keys_for(parsed.header.kid.as_deref(), alg).await?;
-            let verified =
-                keys.iter().filter_map(|k| k.for_alg(alg)).any(|k| jwt::check_signature(&parsed, k, alg).is_ok());
-            if !verified {
-                return Err(InvalidToken::Signature.into());
-            }
-            Ok(Entry::active(jwt::identity(&parsed)?, jwt::valid_until(&parsed, &issuer.cfg), now))
+            };
+            let (identity, until) = jwt::verify(&parsed, cfg, keys, now).await?;
+            Ok(Entry::active(identity, until, now))
         }
         .await;
         match result {

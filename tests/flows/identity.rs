@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::support::authz::*;
-use crate::support::{client, TestIssuer, AUDIENCE};
+use crate::support::{client, TestIssuer, AUDIENCE as EXTERNAL_AUDIENCE};
 
 /// A code for `username` through the sign-in and consent pages.
 async fn code_as(az: &TestAuthz, app: &App, username: &str, password: &str, scope: &str) -> String {
@@ -48,7 +48,7 @@ pub struct WithExternal {
 pub async fn authz_with_external_issuer() -> WithExternal {
     let issuer = TestIssuer::start().await;
     let tables = format!(
-        "[[auth.issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\nalgorithms = [\"ES256\"]\n\n\
+        "[[auth.issuers]]\nissuer = \"{}\"\naudiences = [\"{EXTERNAL_AUDIENCE}\"]\nalgorithms = [\"ES256\"]\n\n\
          [auth.issuers.introspection]\nclient_id = \"gateway\"\nclient_secret = \"gateway-secret\"\n",
         issuer.issuer_url()
     );
@@ -61,4 +61,38 @@ pub async fn authz_with_external_issuer() -> WithExternal {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     WithExternal { az, issuer }
+}
+
+/// Regression: introspection verified the server's own tokens a second way (no leeway, no audience or `typ` check),
+/// so it called active what the edge refused. Both now run the edge's one verifier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_and_the_edge_agree_on_expired_wrong_audience_and_wrong_typ_tokens() {
+    use jsonwebtoken::{EncodingKey, Header};
+    let az = TestAuthz::start().await;
+    let app = az.web_app("Web").await;
+    let keys = az.registry.store().signing_keys().await.unwrap();
+    let key = keys.iter().find(|k| k.retired_at.is_none()).expect("a current signing key");
+    assert_eq!(key.alg, "ES256");
+    let signing = EncodingKey::from_ec_pem(key.private_pem.expose().as_bytes()).unwrap();
+    let now = az.clock.now();
+    let mint = |typ: &str, aud: &str, exp: i64| {
+        let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some(typ.into());
+        let claims = json!({"iss": ISSUER, "sub": "alice", "aud": aud, "exp": exp, "iat": now - 10, "jti": "j1",
+                            "client_id": app.client_id, "scope": "api:read"});
+        jsonwebtoken::encode(&header, &claims, &signing).unwrap()
+    };
+    let cases = [
+        ("a valid token", mint("at+jwt", AUDIENCE, now + 300), true),
+        ("an expired token", mint("at+jwt", AUDIENCE, now - 60), false),
+        ("a token for another audience", mint("at+jwt", "https://other.example/", now + 300), false),
+        ("a token of another type", mint("JWT", AUDIENCE, now + 300), false),
+    ];
+    for (what, token, valid) in cases {
+        let at_edge = az.api_status(&token).await;
+        let answer = az.introspect(ClientAuth::Basic(&app), &token).await.expect(200).json();
+        assert_eq!(at_edge == 200, valid, "{what}: the edge answered {at_edge}");
+        assert_eq!(answer["active"], valid, "{what}: introspection answered {answer}");
+    }
 }
