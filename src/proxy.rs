@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::{Backend, LoadBalancer};
@@ -13,7 +12,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::config::{UpstreamConfig, UpstreamUrl};
-use crate::edge::{Admission, Allowed, Edge};
+use crate::edge::{Admission, Allowed, Edge, ProxyFailure};
 
 /// Per-request state.
 #[derive(Default)]
@@ -117,18 +116,6 @@ impl Gateway {
     }
 }
 
-async fn write_json(session: &mut Session, status: u16, error: &str, description: &str) -> Result<()> {
-    let body = Bytes::from(
-        serde_json::to_vec(&serde_json::json!({"error": error, "error_description": description})).unwrap_or_default(),
-    );
-    let mut resp = ResponseHeader::build(status, Some(3))?;
-    resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
-    resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
-    session.write_response_header(Box::new(resp), false).await?;
-    session.write_response_body(Some(body), true).await
-}
-
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
@@ -157,8 +144,7 @@ impl ProxyHttp for Gateway {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.max_body_bytes) {
-            session.set_keepalive(None);
-            write_json(session, 413, "invalid_request", "the request body is too large").await?;
+            crate::edge::deny::write(session, &ProxyFailure::BodyTooLarge.answer()).await?;
             return Ok(true);
         }
         let edge = Edge::clone(&self.edge.load());
@@ -249,35 +235,20 @@ impl ProxyHttp for Gateway {
             && matches!(error.etype(), ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError)
     }
 
-    /// Upstream failures: 504 for timeouts, 502 otherwise, each with a JSON body.
+    /// Upstream failures: 504 for timeouts, 502 otherwise, each with a JSON body ([`ProxyFailure`]).
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestCtx) -> FailToProxy {
-        let (code, error, description) = match (e.esource(), e.etype()) {
-            (_, ErrorType::HTTPStatus(413)) => (413, "invalid_request", "the request body is too large"),
-            (_, ErrorType::HTTPStatus(code)) => (*code, "upstream_error", "the upstream failed"),
-            (
-                ErrorSource::Upstream,
-                ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout,
-            ) => (504, "upstream_timeout", "the upstream did not answer in time"),
-            (ErrorSource::Upstream, _)
-            | (_, ErrorType::ConnectNoRoute | ErrorType::ConnectRefused | ErrorType::ConnectTimedout) => {
-                (502, "bad_gateway", "the upstream is unreachable or closed the connection")
-            }
-            (ErrorSource::Downstream, ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed) => {
-                (0, "", "")
-            }
-            (ErrorSource::Downstream, _) => (400, "invalid_request", "the request could not be read"),
-            _ => (500, "server_error", "internal error"),
+        let Some(failure) = ProxyFailure::from_error(e) else {
+            return FailToProxy { error_code: 0, can_reuse_downstream: false };
         };
-        if code >= 500 && *e.esource() == ErrorSource::Upstream {
-            self.edge.load().metrics().upstream_error(code);
+        let answer = failure.answer();
+        if answer.status >= 500 && *e.esource() == ErrorSource::Upstream {
+            self.edge.load().metrics().upstream_error(answer.status);
         }
-        if code > 0 {
-            tracing::warn!(status = code, error = %e, "request failed");
-            if write_json(session, code, error, description).await.is_err() {
-                tracing::debug!("could not send the error response");
-            }
+        tracing::warn!(status = answer.status, error = %e, "request failed");
+        if crate::edge::deny::write(session, &answer).await.is_err() {
+            tracing::debug!("could not send the error response");
         }
-        FailToProxy { error_code: code, can_reuse_downstream: false }
+        FailToProxy { error_code: answer.status, can_reuse_downstream: false }
     }
 }
 

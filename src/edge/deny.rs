@@ -1,10 +1,16 @@
 //! Why a request is refused, and the one place that turns a refusal into an HTTP answer (RFC 6750).
 //!
-//! Each reason is its own variant with a stable `reason()` label for metrics and logs; `status()`,
-//! `www_authenticate()` and `body()` are the whole mapping to HTTP. Descriptions never echo the token.
+//! Each reason is its own variant with a stable `reason()` label for metrics and logs. A [`Denial`] (the edge's
+//! decision) and a [`ProxyFailure`] (a request the edge let through that could not be served: a body too large, an
+//! upstream down or slow) each become an [`Answer`]: status, `WWW-Authenticate`, `Retry-After`, the JSON body and
+//! whether the connection is closed; [`write`] sends it. Descriptions never echo the token.
 
 use std::fmt;
 
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::{ErrorSource, ErrorType};
 use thiserror::Error;
 
 /// Why a token is not accepted (`401`, `error="invalid_token"`).
@@ -55,6 +61,9 @@ pub enum InvalidToken {
     /// One of the built-in authorization server's other credentials (a refresh token, a code, a client secret).
     #[error("the token is not an access token")]
     NotAccessToken,
+    /// An opaque token where no issuer introspects: it cannot be checked.
+    #[error("opaque tokens are not accepted here")]
+    OpaqueNotAccepted,
 }
 
 impl InvalidToken {
@@ -76,11 +85,12 @@ impl InvalidToken {
             InvalidToken::Inactive => "inactive",
             InvalidToken::Revoked => "revoked",
             InvalidToken::NotAccessToken => "not_access_token",
+            InvalidToken::OpaqueNotAccepted => "opaque_not_accepted",
         }
     }
 
     /// Every variant, for pre-resolving metric handles.
-    pub const ALL: [InvalidToken; 15] = [
+    pub const ALL: [InvalidToken; 16] = [
         InvalidToken::Malformed,
         InvalidToken::TooLarge,
         InvalidToken::Algorithm,
@@ -96,6 +106,7 @@ impl InvalidToken {
         InvalidToken::Inactive,
         InvalidToken::Revoked,
         InvalidToken::NotAccessToken,
+        InvalidToken::OpaqueNotAccepted,
     ];
 
     /// Whether the same token would fail the same way a little later, so the failure may be cached.
@@ -125,9 +136,6 @@ pub enum Unavailable {
     /// The issuer's keys could not be fetched.
     #[error("the issuer's signing keys are unavailable")]
     Keys,
-    /// Opaque tokens cannot be checked: no issuer has introspection.
-    #[error("opaque tokens are not accepted here")]
-    NoIntrospection,
     /// Too many introspection calls are already waiting for the issuer.
     #[error("the token introspection service is overloaded")]
     IntrospectionBusy,
@@ -261,7 +269,6 @@ impl Denial {
             Denial::NoRoute => "no_route",
             Denial::Unavailable(Unavailable::Introspection) => "introspection_unavailable",
             Denial::Unavailable(Unavailable::Keys) => "keys_unavailable",
-            Denial::Unavailable(Unavailable::NoIntrospection) => "opaque_not_accepted",
             Denial::Unavailable(Unavailable::IntrospectionBusy) => "introspection_busy",
             Denial::RateLimited { .. } => "rate_limited",
         }
@@ -274,7 +281,6 @@ impl Denial {
             Denial::InsufficientScope { .. } => 403,
             Denial::BadRequest(_) => 400,
             Denial::NoRoute => 404,
-            Denial::Unavailable(Unavailable::NoIntrospection) => 401,
             Denial::Unavailable(_) => 503,
             Denial::RateLimited { .. } => 429,
         }
@@ -284,7 +290,7 @@ impl Denial {
     pub fn error_code(&self) -> &'static str {
         match self {
             Denial::MissingToken => "invalid_request",
-            Denial::InvalidToken(_) | Denial::Unavailable(Unavailable::NoIntrospection) => "invalid_token",
+            Denial::InvalidToken(_) => "invalid_token",
             Denial::InsufficientScope { .. } => "insufficient_scope",
             Denial::BadRequest(_) => "invalid_request",
             Denial::NoRoute => "not_found",
@@ -298,7 +304,7 @@ impl Denial {
         let realm = "Bearer realm=\"tokengate\"";
         match self {
             Denial::MissingToken => Some(realm.to_string()),
-            Denial::InvalidToken(_) | Denial::Unavailable(Unavailable::NoIntrospection) | Denial::BadRequest(_) => {
+            Denial::InvalidToken(_) | Denial::BadRequest(_) => {
                 Some(format!("{realm}, error=\"{}\", error_description=\"{}\"", self.error_code(), self))
             }
             Denial::InsufficientScope { scope } => Some(format!(
@@ -319,6 +325,147 @@ impl Denial {
     }
 }
 
+impl Denial {
+    /// How long a client should wait before trying again, for the answers that say so.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Denial::Unavailable(_) => Some(5),
+            Denial::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+
+    /// The whole HTTP answer. A malformed request closes the connection (what follows it cannot be trusted to
+    /// be framed as the client meant); every other refusal keeps it open.
+    pub fn answer(&self) -> Answer {
+        Answer {
+            status: self.status(),
+            www_authenticate: self.www_authenticate(),
+            retry_after_secs: self.retry_after_secs(),
+            body: Bytes::from(self.body()),
+            close: matches!(self, Denial::BadRequest(_)),
+        }
+    }
+}
+
+/// A request the edge let through that could not be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum ProxyFailure {
+    /// The body is larger than `server.max_body_bytes` (`413`).
+    #[error("the request body is too large")]
+    BodyTooLarge,
+    /// The upstream did not answer in time (`504`).
+    #[error("the upstream did not answer in time")]
+    UpstreamTimeout,
+    /// The upstream is unreachable or closed the connection (`502`).
+    #[error("the upstream is unreachable or closed the connection")]
+    BadGateway,
+    /// The upstream failed with this status.
+    #[error("the upstream failed")]
+    UpstreamStatus(u16),
+    /// The client's request could not be read (`400`).
+    #[error("the request could not be read")]
+    Unreadable,
+    /// Anything else (`500`).
+    #[error("internal error")]
+    Internal,
+}
+
+impl ProxyFailure {
+    /// What a Pingora proxying error means for the client; `None` when the client is gone (nothing to answer).
+    pub fn from_error(e: &pingora::Error) -> Option<Self> {
+        Some(match (e.esource(), e.etype()) {
+            (_, ErrorType::HTTPStatus(413)) => ProxyFailure::BodyTooLarge,
+            (_, ErrorType::HTTPStatus(code)) => ProxyFailure::UpstreamStatus(*code),
+            (
+                ErrorSource::Upstream,
+                ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout,
+            ) => ProxyFailure::UpstreamTimeout,
+            (ErrorSource::Upstream, _)
+            | (_, ErrorType::ConnectNoRoute | ErrorType::ConnectRefused | ErrorType::ConnectTimedout) => {
+                ProxyFailure::BadGateway
+            }
+            (ErrorSource::Downstream, ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed) => {
+                return None
+            }
+            (ErrorSource::Downstream, _) => ProxyFailure::Unreadable,
+            _ => ProxyFailure::Internal,
+        })
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            ProxyFailure::BodyTooLarge => 413,
+            ProxyFailure::UpstreamTimeout => 504,
+            ProxyFailure::BadGateway => 502,
+            ProxyFailure::UpstreamStatus(code) => *code,
+            ProxyFailure::Unreadable => 400,
+            ProxyFailure::Internal => 500,
+        }
+    }
+
+    /// The error code of the JSON body.
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            ProxyFailure::BodyTooLarge | ProxyFailure::Unreadable => "invalid_request",
+            ProxyFailure::UpstreamTimeout => "upstream_timeout",
+            ProxyFailure::BadGateway => "bad_gateway",
+            ProxyFailure::UpstreamStatus(_) => "upstream_error",
+            ProxyFailure::Internal => "server_error",
+        }
+    }
+
+    /// The whole HTTP answer; the connection is always closed (the request may not have been read to its end).
+    pub fn answer(&self) -> Answer {
+        let body = serde_json::json!({"error": self.error_code(), "error_description": self.to_string()});
+        Answer {
+            status: self.status(),
+            www_authenticate: None,
+            retry_after_secs: None,
+            body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+            close: true,
+        }
+    }
+}
+
+/// An answer to write: everything of a refusal that reaches the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The status.
+    pub status: u16,
+    /// The `WWW-Authenticate` value.
+    pub www_authenticate: Option<String>,
+    /// The `Retry-After` value, in seconds.
+    pub retry_after_secs: Option<u64>,
+    /// The JSON body.
+    pub body: Bytes,
+    /// Whether the connection is closed after it.
+    pub close: bool,
+}
+
+/// Writes an answer: status, `Content-Type: application/json`, `Cache-Control: no-store`, `WWW-Authenticate` and
+/// `Retry-After` where they apply, the body. Pingora's `respond_error` would always close the connection; here it
+/// stays open unless the answer says otherwise.
+pub async fn write(session: &mut Session, answer: &Answer) -> pingora::Result<()> {
+    let mut resp = ResponseHeader::build(answer.status, Some(6))?;
+    resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    resp.insert_header(http::header::CONTENT_LENGTH, answer.body.len())?;
+    resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+    if let Some(challenge) = &answer.www_authenticate {
+        resp.insert_header(http::header::WWW_AUTHENTICATE, challenge.as_str())?;
+    }
+    if let Some(secs) = answer.retry_after_secs {
+        resp.insert_header(http::header::RETRY_AFTER, secs.to_string())?;
+    }
+    if answer.close {
+        session.set_keepalive(None);
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    session.write_response_body(Some(answer.body.clone()), true).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,5 +483,21 @@ mod tests {
         assert!(d.www_authenticate().unwrap().ends_with("scope=\"api:read api:write\""));
         let body: serde_json::Value = serde_json::from_slice(&d.body()).unwrap();
         assert_eq!(body["error"], "insufficient_scope");
+    }
+
+    #[test]
+    fn refusals_map_to_their_answers() {
+        let a = Denial::RateLimited { retry_after_secs: 7 }.answer();
+        assert_eq!((a.status, a.retry_after_secs, a.close), (429, Some(7), false));
+        let a = Denial::Unavailable(Unavailable::Keys).answer();
+        assert_eq!((a.status, a.retry_after_secs), (503, Some(5)));
+        assert!(Denial::BadRequest(BadRequest::MultipleTokens).answer().close);
+        let a = Denial::InvalidToken(InvalidToken::OpaqueNotAccepted).answer();
+        assert_eq!(a.status, 401, "an opaque token nobody can check is an invalid token, not an outage");
+        assert!(a.www_authenticate.unwrap().contains("invalid_token"));
+        let a = ProxyFailure::UpstreamTimeout.answer();
+        assert_eq!((a.status, a.close), (504, true));
+        let body: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(body["error"], "upstream_timeout");
     }
 }

@@ -32,7 +32,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 use prometheus::Registry;
@@ -41,7 +40,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{EdgeConfig, IssuerConfig, RouteAuth, TokenSource};
 use crate::metrics::{EdgeMetrics, RouteHandles};
 use cache::{Entry, TokenCache};
-pub use deny::{Denial, InvalidToken, Outcome};
+pub use deny::{Denial, InvalidToken, Outcome, ProxyFailure};
 pub use identity::Identity;
 use introspect::Introspector;
 use keys::IssuerKeys;
@@ -378,7 +377,7 @@ impl Edge {
                 return Err(InvalidToken::NotAccessToken.into());
             }
             let Some(introspector) = &inner.introspector else {
-                return Err(Denial::Unavailable(deny::Unavailable::NoIntrospection));
+                return Err(InvalidToken::OpaqueNotAccepted.into());
             };
             inner.opaque_cache.get_or_compute(cache::digest(token), now, || introspector.introspect(token, now)).await
         }
@@ -476,30 +475,9 @@ pub fn request_summary(req: &RequestHeader) -> String {
     format!("{} {}, Host: {host}", req.method, req.uri.path())
 }
 
-/// Writes a refusal: status, `WWW-Authenticate`, `Cache-Control: no-store` and the JSON body. The connection is kept
-/// open (Pingora's `respond_error` would close it), except after a malformed request.
+/// Writes a refusal (see [`deny::write`]).
 pub async fn write_refusal(session: &mut Session, denial: &Denial) -> pingora::Result<()> {
-    let body = Bytes::from(denial.body());
-    let mut resp = ResponseHeader::build(denial.status(), Some(5))?;
-    resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
-    resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
-    if let Some(challenge) = denial.www_authenticate() {
-        resp.insert_header(http::header::WWW_AUTHENTICATE, challenge)?;
-    }
-    match denial {
-        Denial::Unavailable(_) => resp.insert_header(http::header::RETRY_AFTER, "5")?,
-        Denial::RateLimited { retry_after_secs } => {
-            resp.insert_header(http::header::RETRY_AFTER, retry_after_secs.to_string())?
-        }
-        _ => {}
-    }
-    if let Denial::BadRequest(_) = denial {
-        session.set_keepalive(None);
-    }
-    session.write_response_header(Box::new(resp), false).await?;
-    session.write_response_body(Some(body), true).await?;
-    Ok(())
+    deny::write(session, &denial.answer()).await
 }
 
 /// Counts a running loop in a gauge for as long as it lives (an aborted task is uncounted too).
