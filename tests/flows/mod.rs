@@ -5,10 +5,14 @@
 mod authorize;
 mod client_library;
 mod code;
+mod code_replay;
+mod cors;
 mod discovery;
 mod keys;
 mod lifecycle;
+mod logo;
 mod machine;
 mod refresh;
+mod signin;
 mod throttle;
 mod workfront;
