@@ -166,17 +166,13 @@ impl AuthServer {
         r
     }
 
-    fn login_page(
-        &self,
-        status: StatusCode,
-        form: &Form,
-        p: &Pending,
-        app: &AppRecord,
-        user: &str,
-        message: Option<&str>,
-        tls: bool,
-    ) -> Response {
-        let body = pages::login(&form.hidden(), &app.name, user, message);
+    /// The login form; after a failed attempt (`failed`: the username typed), again with a message.
+    fn login_page(&self, form: &Form, p: &Pending, app: &AppRecord, failed: Option<&str>, tls: bool) -> Response {
+        let (status, message) = match failed {
+            None => (StatusCode::OK, None),
+            Some(_) => (StatusCode::UNAUTHORIZED, Some("The username or password is not right.")),
+        };
+        let body = pages::login(&form.hidden(), &app.name, failed.unwrap_or_default(), message);
         self.form_page(status, form, p, "Sign in", body, tls)
     }
 
@@ -217,15 +213,15 @@ impl AuthServer {
             scope: Vec::new(),
             code_challenge: None,
         };
-        let invalid = |p: &Pending, d: &str| Err(self.redirect_error(p, "invalid_request", d));
+        let invalid = |p: &Pending, d: &str| self.redirect_error(p, "invalid_request", d);
         if state.is_some_and(|s| s.len() > MAX_STATE_BYTES) {
-            return invalid(&p, &format!("state is longer than {MAX_STATE_BYTES} bytes"));
+            return Err(invalid(&p, &format!("state is longer than {MAX_STATE_BYTES} bytes")));
         }
         if query.len() > MAX_QUERY_BYTES {
-            return invalid(&p, &format!("the query is longer than {MAX_QUERY_BYTES} bytes"));
+            return Err(invalid(&p, &format!("the query is longer than {MAX_QUERY_BYTES} bytes")));
         }
         if get("nonce").is_some_and(|n| n.len() > MAX_NONCE_BYTES) {
-            return invalid(&p, &format!("nonce is longer than {MAX_NONCE_BYTES} bytes"));
+            return Err(invalid(&p, &format!("nonce is longer than {MAX_NONCE_BYTES} bytes")));
         }
         if get("response_type") != Some("code") {
             return Err(self.redirect_error(&p, "unsupported_response_type", "only response_type=code is supported"));
@@ -241,14 +237,14 @@ impl AuthServer {
         match (get("code_challenge"), get("code_challenge_method")) {
             (Some(c), Some("S256")) => {
                 if c.len() != 43 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                    return invalid(&p, "code_challenge must be a base64url SHA-256 (43 characters)");
+                    return Err(invalid(&p, "code_challenge must be a base64url SHA-256 (43 characters)"));
                 }
                 p.code_challenge = Some(c.to_string());
             }
-            (Some(_), _) => return invalid(&p, "code_challenge_method must be S256 (plain is refused)"),
-            (None, Some(_)) => return invalid(&p, "code_challenge_method without code_challenge"),
+            (Some(_), _) => return Err(invalid(&p, "code_challenge_method must be S256 (plain is refused)")),
+            (None, Some(_)) => return Err(invalid(&p, "code_challenge_method without code_challenge")),
             (None, None) if app.app_type == AppType::Spa => {
-                return invalid(&p, "single-page apps must use PKCE (code_challenge, S256)")
+                return Err(invalid(&p, "single-page apps must use PKCE (code_challenge, S256)"))
             }
             (None, None) => {}
         }
@@ -386,7 +382,7 @@ pub async fn authorize(
     let form = Form::new(query, s.clock.now());
     match s.session_user(&headers).await {
         Ok(Some(user)) => s.proceed(&form, false, &p, &app, &user, tls.0).await,
-        Ok(None) => s.login_page(StatusCode::OK, &form, &p, &app, "", None, tls.0),
+        Ok(None) => s.login_page(&form, &p, &app, None, tls.0),
         Err(r) => r,
     }
 }
@@ -409,11 +405,10 @@ pub async fn login(
     };
     let username = params.get("username").unwrap_or_default();
     let password = params.get("password").unwrap_or_default();
-    let wrong = "The username or password is not right.";
     if username.len() > MAX_CREDENTIAL_BYTES || password.len() > MAX_CREDENTIAL_BYTES {
         // No account has such a name or password: not worth a hash, nor a failure counter named after it.
         tracing::warn!(ip = ?ip.0, "login refused: username or password too long");
-        return s.login_page(StatusCode::UNAUTHORIZED, &form, &p, &app, "", Some(wrong), tls.0);
+        return s.login_page(&form, &p, &app, Some(""), tls.0);
     }
     let keys = [format!("user:{username}"), format!("ip:{}", ip.0.map(|i| i.to_string()).unwrap_or_default())];
     s.throttle.wait(&keys).await;
@@ -427,7 +422,7 @@ pub async fn login(
     let Some(user) = user else {
         s.throttle.failure(&keys);
         tracing::warn!(username, ip = ?ip.0, "login failed");
-        return s.login_page(StatusCode::UNAUTHORIZED, &form, &p, &app, username, Some(wrong), tls.0);
+        return s.login_page(&form, &p, &app, Some(username), tls.0);
     };
     s.throttle.success(&keys[..1]);
     let sid = credentials::opaque(32);
