@@ -1,13 +1,19 @@
 //! `/oauth2/authorize`: check the request, sign the user in, ask for consent (remembered), redirect with a code.
 //!
+//! Nothing is stored for an authorization request until someone has signed in. The login and consent forms carry the
+//! request itself: its query, checked again on every step by the same function as at `/authorize` (a changed form is
+//! just another authorization request), the time it was first shown (a form older than 10 minutes is refused), and a
+//! CSRF token that must match a `SameSite=Strict` cookie set with the form (`tgc_…`, double submit). The signed-in
+//! user comes from the session cookie. So any instance can take any step, and only an answered request (a code issued
+//! or access denied) is recorded, to answer each once. Requests per client address are limited.
+//!
 //! An unknown client or unregistered redirect URI gets an error page, never a redirect (RFC 9700: no open
-//! redirector). Every later error is a redirect carrying `error`, `state` and `iss` (RFC 9207). The login and consent
-//! forms carry a per-request CSRF token that must match a `SameSite=Strict` cookie set with the form.
+//! redirector). Every later error is a redirect carrying `error`, `state` and `iss` (RFC 9207).
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,30 +21,62 @@ use axum::Extension;
 use url::Url;
 
 use super::bridge::{ClientIp, Tls};
-use super::token::parse_scope;
+use super::token::{parse_scope, Params};
 use super::{pages, AuthServer, CODE_TTL_SECS, SESSION_TTL_SECS};
 use crate::registry::credentials;
 use crate::store::{AppRecord, AppType, CodeRecord};
 
 const SESSION_COOKIE: &str = "tg_session";
+/// The paths the session cookie is sent to: both authorization endpoints and the forms, nothing else.
+const SESSION_COOKIE_PATHS: [&str; 2] = ["/oauth2", "/integrations/oauth2"];
 
-/// An authorization request between its arrival and its answer, kept in the store (as JSON, keyed by the SHA-256 of
-/// its id) so that any instance can take the next step.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct Pending {
+/// Longest `state`, in bytes.
+pub const MAX_STATE_BYTES: usize = 1024;
+/// Longest `nonce`, in bytes.
+pub const MAX_NONCE_BYTES: usize = 1024;
+/// Longest authorization request query, in bytes.
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
+/// How long a sign-in form stays good.
+pub const REQUEST_TTL_SECS: i64 = 600;
+/// How far ahead of this server's clock a form's issue time may be (another instance's clock).
+const ISSUED_LEEWAY_SECS: i64 = 5;
+/// Longest username or password a login form may carry (no account has a longer one).
+const MAX_CREDENTIAL_BYTES: usize = 1024;
+
+/// A checked authorization request.
+struct Pending {
     client_id: String,
     redirect_uri: String,
     state: Option<String>,
     scope: Vec<String>,
     code_challenge: Option<String>,
-    csrf: String,
-    /// Who signed in for it (not serialized: a column of its own).
-    #[serde(skip)]
-    user: Option<String>,
 }
 
-/// How long an authorization request waits for its answer.
-const REQUEST_TTL_SECS: i64 = 600;
+/// What a sign-in form carries along with its fields.
+struct Form {
+    /// Random: names the CSRF cookie, and is recorded when the request is answered.
+    rid: String,
+    /// Must equal the CSRF cookie.
+    csrf: String,
+    /// When `/authorize` first showed a form for this request.
+    issued: i64,
+    /// The authorization request's query, as received.
+    query: String,
+}
+
+impl Form {
+    fn new(query: String, now: i64) -> Form {
+        Form { rid: credentials::opaque(24), csrf: credentials::opaque(24), issued: now, query }
+    }
+
+    fn hidden(&self) -> pages::Hidden<'_> {
+        pages::Hidden { rid: &self.rid, csrf: &self.csrf, issued: self.issued, request: &self.query }
+    }
+
+    fn cookie_name(&self) -> String {
+        format!("tgc_{}", self.rid.get(..8).unwrap_or_default())
+    }
+}
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
@@ -49,6 +87,14 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 fn origin(uri: &str) -> Option<String> {
     Url::parse(uri).ok().map(|u| u.origin().ascii_serialization())
+}
+
+fn unavailable() -> Response {
+    pages::error(StatusCode::SERVICE_UNAVAILABLE, "The authorization server cannot reach its database.")
+}
+
+fn expired() -> Response {
+    pages::error(StatusCode::BAD_REQUEST, "This sign-in request has expired. Start again from the application.")
 }
 
 impl AuthServer {
@@ -76,50 +122,147 @@ impl AuthServer {
         self.redirect(p, &[("error", error), ("error_description", description)])
     }
 
-    fn csrf_cookie(&self, rid: &str, csrf: &str, tls: bool) -> HeaderValue {
+    fn redirect_unavailable(&self, p: &Pending) -> Response {
+        self.redirect_error(p, "temporarily_unavailable", "the authorization server cannot reach its database")
+    }
+
+    /// `None` when the client address may make one more sign-in request (`/authorize`, the login form) now, else the
+    /// 429 answer.
+    fn sign_in_limited(&self, ip: ClientIp) -> Option<Response> {
+        let caller = ip.0.map(|i| i.to_string()).unwrap_or_default();
+        let wait = self.sign_in_limiter.check(&caller).err()?;
+        let secs = wait.as_secs().max(1);
+        tracing::warn!(ip = ?ip.0, "sign-in requests over the per-address limit");
+        let mut r = pages::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Too many sign-in requests from your address. Try again in {secs} seconds."),
+        );
+        r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        Some(r)
+    }
+
+    fn csrf_cookie(&self, form: &Form, tls: bool) -> HeaderValue {
         let secure = if tls { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
-            "tgc_{}={csrf}; Path=/oauth2; Max-Age=600; HttpOnly; SameSite=Strict{secure}",
-            &rid[..8]
+            "{}={}; Path=/oauth2; Max-Age={REQUEST_TTL_SECS}; HttpOnly; SameSite=Strict{secure}",
+            form.cookie_name(),
+            form.csrf
         ))
         .expect("cookie value")
     }
 
-    fn form(&self, status: StatusCode, rid: &str, p: &Pending, title: &str, body: String, tls: bool) -> Response {
+    /// A page with a form, and the form's CSRF cookie.
+    fn form_page(
+        &self,
+        status: StatusCode,
+        form: &Form,
+        p: &Pending,
+        title: &str,
+        body: String,
+        tls: bool,
+    ) -> Response {
         let mut r = pages::page(status, title, &body, origin(&p.redirect_uri).as_deref());
-        r.headers_mut().append(SET_COOKIE, self.csrf_cookie(rid, &p.csrf, tls));
+        r.headers_mut().append(SET_COOKIE, self.csrf_cookie(form, tls));
         r
     }
 
-    /// Checks the form's CSRF token against the pending request and the cookie.
-    async fn pending_for_post(
-        &self,
-        headers: &HeaderMap,
-        form: &super::token::Params,
-    ) -> Result<(String, Pending), Response> {
-        let rid = form.get("rid").unwrap_or_default().to_string();
-        let expired = || {
-            pages::error(StatusCode::BAD_REQUEST, "This sign-in request has expired. Start again from the application.")
+    /// The login form; after a failed attempt (`failed`: the username typed), again with a message.
+    fn login_page(&self, form: &Form, p: &Pending, app: &AppRecord, failed: Option<&str>, tls: bool) -> Response {
+        let (status, message) = match failed {
+            None => (StatusCode::OK, None),
+            Some(_) => (StatusCode::UNAUTHORIZED, Some("The username or password is not right.")),
         };
-        let pending = match self.store().authorization_request(&credentials::hash(&rid), self.clock.now()).await {
-            Ok(Some((data, user))) => {
-                let mut p: Pending = serde_json::from_str(&data).map_err(|_| expired())?;
-                p.user = user;
-                p
-            }
-            Ok(None) => return Err(expired()),
+        let body = pages::login(&form.hidden(), &app.name, failed.unwrap_or_default(), message);
+        self.form_page(status, form, p, "Sign in", body, tls)
+    }
+
+    /// Checks an authorization request's query, at `/authorize` and again on every form: the app and the redirect URI
+    /// (else an error page), then the rest (else an error redirect).
+    async fn check_request(&self, query: &str) -> Result<(Pending, AppRecord), Response> {
+        let q: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let mut seen = std::collections::HashSet::new();
+        if let Some((k, _)) = q.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+            let shown: String = k.chars().take(64).collect();
+            return Err(pages::error(StatusCode::BAD_REQUEST, &format!("The parameter `{shown}` is repeated.")));
+        }
+        let get = |name: &str| q.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str());
+        let Some(client_id) = get("client_id") else {
+            return Err(pages::error(StatusCode::BAD_REQUEST, "The request names no client (client_id)."));
+        };
+        let app = match self.store().app(client_id).await {
+            Ok(Some(a)) if a.app_type != AppType::Machine => a,
+            Ok(_) => return Err(pages::error(StatusCode::BAD_REQUEST, "Unknown client.")),
             Err(e) => {
-                tracing::error!(error = %e, "authorization request lookup failed");
-                return Err(pages::error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The authorization server cannot reach its database.",
-                ));
+                tracing::error!(error = %e, "app lookup failed");
+                return Err(unavailable());
             }
         };
-        let presented = form.get("csrf").unwrap_or_default();
-        let cookie = cookie(headers, &format!("tgc_{}", rid.get(..8).unwrap_or_default())).unwrap_or_default();
-        let ok = credentials::matches_hash(presented, &credentials::hash(&pending.csrf))
-            && credentials::matches_hash(cookie, &credentials::hash(&pending.csrf));
+        // Exact string comparison with a registered redirect URI (RFC 9700 4.1.1).
+        let Some(redirect_uri) = get("redirect_uri").filter(|r| app.redirect_urls.iter().any(|u| u == r)) else {
+            return Err(pages::error(
+                StatusCode::BAD_REQUEST,
+                "The redirect URI is not registered for this application.",
+            ));
+        };
+        let state = get("state");
+        let mut p = Pending {
+            client_id: app.client_id.clone(),
+            redirect_uri: redirect_uri.to_string(),
+            // An oversized state is not sent back.
+            state: state.filter(|s| s.len() <= MAX_STATE_BYTES).map(str::to_string),
+            scope: Vec::new(),
+            code_challenge: None,
+        };
+        let invalid = |p: &Pending, d: &str| self.redirect_error(p, "invalid_request", d);
+        if state.is_some_and(|s| s.len() > MAX_STATE_BYTES) {
+            return Err(invalid(&p, &format!("state is longer than {MAX_STATE_BYTES} bytes")));
+        }
+        if query.len() > MAX_QUERY_BYTES {
+            return Err(invalid(&p, &format!("the query is longer than {MAX_QUERY_BYTES} bytes")));
+        }
+        if get("nonce").is_some_and(|n| n.len() > MAX_NONCE_BYTES) {
+            return Err(invalid(&p, &format!("nonce is longer than {MAX_NONCE_BYTES} bytes")));
+        }
+        if get("response_type") != Some("code") {
+            return Err(self.redirect_error(&p, "unsupported_response_type", "only response_type=code is supported"));
+        }
+        let scope = match get("scope") {
+            Some(sc) => parse_scope(sc),
+            None => self.cfg.default_scopes.clone(),
+        };
+        if let Some(bad) = scope.iter().find(|x| !self.cfg.scopes.contains(x)) {
+            return Err(self.redirect_error(&p, "invalid_scope", &format!("`{bad}` is not a scope of this server")));
+        }
+        p.scope = scope;
+        match (get("code_challenge"), get("code_challenge_method")) {
+            (Some(c), Some("S256")) => {
+                if c.len() != 43 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                    return Err(invalid(&p, "code_challenge must be a base64url SHA-256 (43 characters)"));
+                }
+                p.code_challenge = Some(c.to_string());
+            }
+            (Some(_), _) => return Err(invalid(&p, "code_challenge_method must be S256 (plain is refused)")),
+            (None, Some(_)) => return Err(invalid(&p, "code_challenge_method without code_challenge")),
+            (None, None) if app.app_type == AppType::Spa => {
+                return Err(invalid(&p, "single-page apps must use PKCE (code_challenge, S256)"))
+            }
+            (None, None) => {}
+        }
+        Ok((p, app))
+    }
+
+    /// A posted form: its CSRF token against the cookie, its age, then its authorization request, checked as new.
+    async fn posted_form(&self, headers: &HeaderMap, params: &Params) -> Result<(Form, Pending, AppRecord), Response> {
+        let form = Form {
+            rid: params.get("rid").unwrap_or_default().to_string(),
+            csrf: params.get("csrf").unwrap_or_default().to_string(),
+            issued: params.get("issued").and_then(|i| i.parse().ok()).unwrap_or(i64::MIN),
+            query: params.get("request").unwrap_or_default().to_string(),
+        };
+        let presented = cookie(headers, &form.cookie_name()).unwrap_or_default();
+        let ok = form.rid.len() >= 8
+            && !form.csrf.is_empty()
+            && credentials::matches_hash(presented, &credentials::hash(&form.csrf));
         if !ok {
             tracing::warn!("authorization form refused: CSRF token mismatch");
             return Err(pages::error(
@@ -127,57 +270,74 @@ impl AuthServer {
                 "The form could not be verified. Start again from the application.",
             ));
         }
-        Ok((rid, pending))
-    }
-
-    async fn session_user(&self, headers: &HeaderMap) -> Option<String> {
-        let sid = cookie(headers, SESSION_COOKIE)?;
-        let user = self.store().session_user(&credentials::hash(sid), self.clock.now()).await.ok()??;
-        self.user_enabled(&user).await.ok()?.then_some(user)
-    }
-
-    /// After sign-in: straight back to the app when the user already consented to these scopes, else the consent page.
-    async fn proceed(&self, rid: &str, p: &Pending, app: &AppRecord, user: &str, tls: bool) -> Response {
-        if let Err(e) = self.store().set_authorization_request_user(&credentials::hash(rid), user).await {
-            tracing::error!(error = %e, "storing an authorization request failed");
-            return self.redirect_error(
-                p,
-                "temporarily_unavailable",
-                "the authorization server cannot reach its database",
-            );
+        let now = self.clock.now();
+        if form.issued == i64::MIN || now - form.issued >= REQUEST_TTL_SECS || form.issued > now + ISSUED_LEEWAY_SECS {
+            return Err(expired());
         }
+        let (p, app) = self.check_request(&form.query).await?;
+        Ok((form, p, app))
+    }
+
+    /// The signed-in user of the session cookie, if any and still enabled.
+    async fn session_user(&self, headers: &HeaderMap) -> Result<Option<String>, Response> {
+        let Some(sid) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
+        let looked_up = async {
+            let Some(user) = self.store().session_user(&credentials::hash(sid), self.clock.now()).await? else {
+                return Ok(None);
+            };
+            Ok::<_, super::OAuthError>(self.user_enabled(&user).await?.then_some(user))
+        };
+        looked_up.await.map_err(|_| unavailable())
+    }
+
+    /// After sign-in: straight back to the app when the user already consented to these scopes, else the consent
+    /// page. `answered` is the form being answered, if any.
+    async fn proceed(
+        &self,
+        form: &Form,
+        answered: bool,
+        p: &Pending,
+        app: &AppRecord,
+        user: &str,
+        tls: bool,
+    ) -> Response {
         let scope = p.scope.join(" ");
         match self.store().has_consent(user, &app.client_id, &scope).await {
-            Ok(true) => self.finish(rid, p, user).await,
+            Ok(true) => self.finish(answered.then_some(form), p, user).await,
             Ok(false) => {
                 let logo = app.logo_url.as_deref();
-                let body = pages::consent(rid, &p.csrf, &app.name, &app.description, logo, &p.scope, user);
-                self.form(StatusCode::OK, rid, p, "Allow access?", body, tls)
+                let body = pages::consent(&form.hidden(), &app.name, &app.description, logo, &p.scope, user);
+                self.form_page(StatusCode::OK, form, p, "Allow access?", body, tls)
             }
             Err(e) => {
                 tracing::error!(error = %e, "consent lookup failed");
-                self.redirect_error(p, "temporarily_unavailable", "the authorization server cannot reach its database")
+                self.redirect_unavailable(p)
             }
         }
     }
 
-    /// Issues the code and redirects.
-    async fn finish(&self, rid: &str, p: &Pending, user: &str) -> Response {
-        match self.store().end_authorization_request(&credentials::hash(rid)).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return pages::error(
-                    StatusCode::BAD_REQUEST,
-                    "This sign-in request was already answered. Start again from the application.",
-                )
-            }
+    /// Records that the request of `form` is answered: `Err` with the answer to give when it was answered before (a
+    /// form sent twice, or to two instances) or cannot be recorded.
+    async fn answer_once(&self, form: &Form, p: &Pending) -> Result<(), Response> {
+        let until = form.issued + REQUEST_TTL_SECS;
+        match self.store().answer_authorization_request(&credentials::hash(&form.rid), until).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(pages::error(
+                StatusCode::BAD_REQUEST,
+                "This sign-in request was already answered. Start again from the application.",
+            )),
             Err(e) => {
-                tracing::error!(error = %e, "ending an authorization request failed");
-                return self.redirect_error(
-                    p,
-                    "temporarily_unavailable",
-                    "the authorization server cannot reach its database",
-                );
+                tracing::error!(error = %e, "recording an answered authorization request failed");
+                Err(self.redirect_unavailable(p))
+            }
+        }
+    }
+
+    /// Issues the code and redirects (answering `form`, when there is one).
+    async fn finish(&self, form: Option<&Form>, p: &Pending, user: &str) -> Response {
+        if let Some(form) = form {
+            if let Err(r) = self.answer_once(form, p).await {
+                return r;
             }
         }
         let now = self.clock.now();
@@ -197,7 +357,7 @@ impl AuthServer {
             Ok(()) => self.redirect(p, &[("code", &code)]),
             Err(e) => {
                 tracing::error!(error = %e, "storing a code failed");
-                self.redirect_error(p, "temporarily_unavailable", "the authorization server cannot reach its database")
+                self.redirect_unavailable(p)
             }
         }
     }
@@ -206,87 +366,24 @@ impl AuthServer {
 /// `GET /oauth2/authorize` (and `/integrations/oauth2/authorize`).
 pub async fn authorize(
     State(s): State<Arc<AuthServer>>,
+    Extension(ip): Extension<ClientIp>,
     Extension(tls): Extension<Tls>,
     headers: HeaderMap,
-    Query(q): Query<Vec<(String, String)>>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    let mut seen = std::collections::HashSet::new();
-    if let Some((k, _)) = q.iter().find(|(k, _)| !seen.insert(k.clone())) {
-        return pages::error(StatusCode::BAD_REQUEST, &format!("The parameter `{k}` is repeated."));
+    if let Some(r) = s.sign_in_limited(ip) {
+        return r;
     }
-    let get = |name: &str| q.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str());
-    let Some(client_id) = get("client_id") else {
-        return pages::error(StatusCode::BAD_REQUEST, "The request names no client (client_id).");
+    let query = query.unwrap_or_default();
+    let (p, app) = match s.check_request(&query).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let app = match s.store().app(client_id).await {
-        Ok(Some(a)) if a.app_type != AppType::Machine => a,
-        Ok(_) => return pages::error(StatusCode::BAD_REQUEST, "Unknown client."),
-        Err(e) => {
-            tracing::error!(error = %e, "app lookup failed");
-            return pages::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The authorization server cannot reach its database.",
-            );
-        }
-    };
-    // Exact string comparison with a registered redirect URI (RFC 9700 4.1.1).
-    let Some(redirect_uri) = get("redirect_uri").filter(|r| app.redirect_urls.iter().any(|u| u == r)) else {
-        return pages::error(StatusCode::BAD_REQUEST, "The redirect URI is not registered for this application.");
-    };
-    let mut p = Pending {
-        client_id: app.client_id.clone(),
-        redirect_uri: redirect_uri.to_string(),
-        state: get("state").map(str::to_string),
-        scope: Vec::new(),
-        code_challenge: None,
-        csrf: credentials::opaque(24),
-        user: None,
-    };
-    if get("response_type") != Some("code") {
-        return s.redirect_error(&p, "unsupported_response_type", "only response_type=code is supported");
-    }
-    let scope = match get("scope") {
-        Some(sc) => parse_scope(sc),
-        None => s.cfg.default_scopes.clone(),
-    };
-    if let Some(bad) = scope.iter().find(|x| !s.cfg.scopes.contains(x)) {
-        return s.redirect_error(&p, "invalid_scope", &format!("`{bad}` is not a scope of this server"));
-    }
-    p.scope = scope;
-    match (get("code_challenge"), get("code_challenge_method")) {
-        (Some(c), Some("S256")) => {
-            if c.len() != 43 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return s.redirect_error(
-                    &p,
-                    "invalid_request",
-                    "code_challenge must be a base64url SHA-256 (43 characters)",
-                );
-            }
-            p.code_challenge = Some(c.to_string());
-        }
-        (Some(_), _) => {
-            return s.redirect_error(&p, "invalid_request", "code_challenge_method must be S256 (plain is refused)")
-        }
-        (None, Some(_)) => {
-            return s.redirect_error(&p, "invalid_request", "code_challenge_method without code_challenge")
-        }
-        (None, None) if app.app_type == AppType::Spa => {
-            return s.redirect_error(&p, "invalid_request", "single-page apps must use PKCE (code_challenge, S256)")
-        }
-        (None, None) => {}
-    }
-    let rid = credentials::opaque(24);
-    let now = s.clock.now();
-    let data = serde_json::to_string(&p).expect("a request serializes");
-    if let Err(e) =
-        s.store().create_authorization_request(&credentials::hash(&rid), &data, now, now + REQUEST_TTL_SECS).await
-    {
-        tracing::error!(error = %e, "storing an authorization request failed");
-        return s.redirect_error(&p, "temporarily_unavailable", "the authorization server cannot reach its database");
-    }
+    let form = Form::new(query, s.clock.now());
     match s.session_user(&headers).await {
-        Some(user) => s.proceed(&rid, &p, &app, &user, tls.0).await,
-        None => s.form(StatusCode::OK, &rid, &p, "Sign in", pages::login(&rid, &p.csrf, &app.name, "", None), tls.0),
+        Ok(Some(user)) => s.proceed(&form, false, &p, &app, &user, tls.0).await,
+        Ok(None) => s.login_page(&form, &p, &app, None, tls.0),
+        Err(r) => r,
     }
 }
 
@@ -298,34 +395,34 @@ pub async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = super::token::Params::parse(&HeaderMap::new(), &body).unwrap_or_default();
-    let (rid, p) = match s.pending_for_post(&headers, &form).await {
+    if let Some(r) = s.sign_in_limited(ip) {
+        return r;
+    }
+    let params = Params::parse(&HeaderMap::new(), &body).unwrap_or_default();
+    let (form, p, app) = match s.posted_form(&headers, &params).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let app = match s.store().app(&p.client_id).await {
-        Ok(Some(a)) => a,
-        _ => return pages::error(StatusCode::BAD_REQUEST, "Unknown client."),
-    };
-    let username = form.get("username").unwrap_or_default();
-    let password = form.get("password").unwrap_or_default();
+    let username = params.get("username").unwrap_or_default();
+    let password = params.get("password").unwrap_or_default();
+    if username.len() > MAX_CREDENTIAL_BYTES || password.len() > MAX_CREDENTIAL_BYTES {
+        // No account has such a name or password: not worth a hash, nor a failure counter named after it.
+        tracing::warn!(ip = ?ip.0, "login refused: username or password too long");
+        return s.login_page(&form, &p, &app, Some(""), tls.0);
+    }
     let keys = [format!("user:{username}"), format!("ip:{}", ip.0.map(|i| i.to_string()).unwrap_or_default())];
     s.throttle.wait(&keys).await;
     let user = match s.registry.authenticate_user(username, password).await {
         Ok(u) => u,
         Err(e) => {
             tracing::error!(error = %e, "login lookup failed");
-            return pages::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The authorization server cannot reach its database.",
-            );
+            return unavailable();
         }
     };
     let Some(user) = user else {
         s.throttle.failure(&keys);
         tracing::warn!(username, ip = ?ip.0, "login failed");
-        let body = pages::login(&rid, &p.csrf, &app.name, username, Some("The username or password is not right."));
-        return s.form(StatusCode::UNAUTHORIZED, &rid, &p, "Sign in", body, tls.0);
+        return s.login_page(&form, &p, &app, Some(username), tls.0);
     };
     s.throttle.success(&keys[..1]);
     let sid = credentials::opaque(32);
@@ -334,40 +431,51 @@ pub async fn login(
         s.store().create_session(&credentials::hash(&sid), &user.username, now, now + SESSION_TTL_SECS).await
     {
         tracing::error!(error = %e, "storing a session failed");
-        return pages::error(StatusCode::SERVICE_UNAVAILABLE, "The authorization server cannot reach its database.");
+        return unavailable();
     }
-    let mut r = s.proceed(&rid, &p, &app, &user.username, tls.0).await;
+    let mut r = s.proceed(&form, true, &p, &app, &user.username, tls.0).await;
     let secure = if tls.0 { "; Secure" } else { "" };
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={sid}; Path=/; Max-Age={SESSION_TTL_SECS}; HttpOnly; SameSite=Lax{secure}"
-    )) {
-        r.headers_mut().append(SET_COOKIE, v);
+    for path in SESSION_COOKIE_PATHS {
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{SESSION_COOKIE}={sid}; Path={path}; Max-Age={SESSION_TTL_SECS}; HttpOnly; SameSite=Lax{secure}"
+        )) {
+            r.headers_mut().append(SET_COOKIE, v);
+        }
     }
     r
 }
 
 /// `POST /oauth2/consent`.
 pub async fn consent(State(s): State<Arc<AuthServer>>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = super::token::Params::parse(&HeaderMap::new(), &body).unwrap_or_default();
-    let (rid, p) = match s.pending_for_post(&headers, &form).await {
+    let params = Params::parse(&HeaderMap::new(), &body).unwrap_or_default();
+    let (form, p, _) = match s.posted_form(&headers, &params).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let signed_in = p.user.clone();
-    let session = s.session_user(&headers).await;
-    let Some(user) = signed_in.filter(|u| session.as_deref() == Some(u.as_str())) else {
-        return pages::error(StatusCode::FORBIDDEN, "You are not signed in. Start again from the application.");
+    let user = match s.session_user(&headers).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return pages::error(StatusCode::FORBIDDEN, "You are not signed in. Start again from the application.")
+        }
+        Err(r) => return r,
     };
-    match form.get("decision") {
+    // The page named the user it asks for; another sign-in since then does not inherit the answer.
+    if params.get("user") != Some(user.as_str()) {
+        return pages::error(
+            StatusCode::FORBIDDEN,
+            "You signed in as someone else since this page was shown. Start again from the application.",
+        );
+    }
+    match params.get("decision") {
         Some("allow") => {
             if let Err(e) = s.store().add_consent(&user, &p.client_id, &p.scope.join(" "), s.clock.now()).await {
                 tracing::error!(error = %e, "storing a consent failed");
             }
-            s.finish(&rid, &p, &user).await
+            s.finish(Some(&form), &p, &user).await
         }
         Some("deny") => {
-            if let Err(e) = s.store().end_authorization_request(&credentials::hash(&rid)).await {
-                tracing::error!(error = %e, "ending an authorization request failed");
+            if let Err(r) = s.answer_once(&form, &p).await {
+                return r;
             }
             s.redirect_error(&p, "access_denied", "the user denied the request")
         }

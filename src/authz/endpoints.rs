@@ -169,7 +169,8 @@ pub async fn metadata(State(s): State<Arc<AuthServer>>) -> Response {
     .into_response()
 }
 
-/// `GET /oauth2/logo/{client_id}`: an uploaded logo, for the consent page.
+/// `GET /oauth2/logo/{client_id}`: an uploaded logo, for the consent page; 404 when there is none (or no such app),
+/// 503 when the store fails.
 pub async fn logo(State(s): State<Arc<AuthServer>>, Path(client_id): Path<String>) -> Response {
     match s.registry.logo(&client_id).await {
         Ok((ct, data)) => (
@@ -181,6 +182,14 @@ pub async fn logo(State(s): State<Arc<AuthServer>>, Path(client_id): Path<String
             data,
         )
             .into_response(),
-        Err(_) => OAuthError::bad("not_found", "no logo").into_response(),
+        Err(crate::registry::RegistryError::NotFound(_)) => OAuthError {
+            status: http::StatusCode::NOT_FOUND,
+            error: "not_found",
+            description: "this app has no uploaded logo".into(),
+            basic_challenge: false,
+            retry_after: None,
+        }
+        .into_response(),
+        Err(e) => OAuthError::unavailable(e).into_response(),
     }
 }

@@ -5,6 +5,7 @@
 
 mod authorize;
 pub mod bridge;
+mod cors;
 mod endpoints;
 pub(crate) mod pages;
 pub mod revocation;
@@ -139,6 +140,8 @@ pub struct AuthServer {
     listening: Arc<std::sync::atomic::AtomicBool>,
     throttle: throttle::Throttle,
     token_limiter: Option<crate::edge::limit::Limiter>,
+    /// `/authorize` and the login form, per client address.
+    sign_in_limiter: crate::edge::limit::Limiter,
 }
 
 /// How long a code lives (as in the product).
@@ -147,6 +150,8 @@ pub const CODE_TTL_SECS: i64 = 120;
 pub const SESSION_TTL_SECS: i64 = 8 * 3600;
 /// How often expired codes, sessions, requests, assertion ids and revocations are deleted.
 pub const SWEEP_EVERY_SECS: i64 = 600;
+/// Sign-in requests (`/authorize` and the login form) a client address may make per minute (in bursts of as many).
+pub const SIGN_IN_REQUESTS_PER_MINUTE: u32 = 60;
 /// Furthest in the future a JWT bearer assertion's `exp` may be.
 pub const ASSERTION_MAX_LIFETIME_SECS: i64 = 300;
 
@@ -172,6 +177,10 @@ impl AuthServer {
             listening: Default::default(),
             throttle: throttle::Throttle::new(),
             token_limiter: cfg_limit.map(crate::edge::limit::Limiter::new),
+            sign_in_limiter: crate::edge::limit::Limiter::new(crate::config::RateLimit {
+                requests: SIGN_IN_REQUESTS_PER_MINUTE,
+                per: Duration::from_secs(60),
+            }),
         });
         registry.on_revocation(Arc::new(Hook(Arc::downgrade(&server))));
         Ok(server)
@@ -220,16 +229,21 @@ impl AuthServer {
 
     /// The endpoints.
     pub fn router(self: &Arc<Self>) -> Router {
+        // Answered by the layer; without an `Origin` there is nothing to allow.
+        async fn cors_preflight() -> StatusCode {
+            StatusCode::NO_CONTENT
+        }
+        let cors = axum::middleware::from_fn_with_state(self.clone(), cors::cors);
         Router::new()
             .route("/oauth2/authorize", get(authorize::authorize))
             .route("/integrations/oauth2/authorize", get(authorize::authorize))
             .route("/oauth2/login", post(authorize::login))
             .route("/oauth2/consent", post(authorize::consent))
-            .route("/oauth2/token", post(token::token))
+            .route("/oauth2/token", post(token::token).options(cors_preflight).layer(cors.clone()))
             .route("/integrations/oauth2/api/v1/token", post(token::token))
             .route("/integrations/oauth2/api/v1/jwt/exchange", post(token::jwt_exchange))
             .route("/oauth2/introspect", post(endpoints::introspect))
-            .route("/oauth2/revoke", post(endpoints::revoke))
+            .route("/oauth2/revoke", post(endpoints::revoke).options(cors_preflight).layer(cors))
             .route("/oauth2/jwks", get(endpoints::jwks))
             .route("/.well-known/oauth-authorization-server", get(endpoints::metadata))
             .route("/oauth2/logo/{client_id}", get(endpoints::logo))
@@ -270,6 +284,7 @@ impl AuthServer {
             }
             if now - last_sweep >= SWEEP_EVERY_SECS {
                 last_sweep = now;
+                self.sign_in_limiter.forget_idle();
                 match self.store().sweep(now).await {
                     Ok(gone) => tracing::debug!(rows = gone, "expired records deleted"),
                     Err(e) => tracing::warn!(error = %e, "cannot delete expired records"),

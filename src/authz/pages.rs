@@ -1,5 +1,5 @@
-//! The HTML the user sees: login, consent, errors. Every value is escaped; pages carry a CSRF token, refuse framing
-//! and load nothing from elsewhere but an app's logo.
+//! The HTML the user sees: login, consent, errors. Every value is escaped; forms carry their authorization request and
+//! a CSRF token; pages refuse framing and load nothing from elsewhere but an app's logo.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -81,26 +81,49 @@ pub fn error(status: StatusCode, message: &str) -> Response {
     )
 }
 
+/// The hidden fields of the login and consent forms: the request id, the CSRF token, the issue time, and the
+/// authorization request's query.
+pub struct Hidden<'a> {
+    /// Names the CSRF cookie.
+    pub rid: &'a str,
+    /// Must equal the CSRF cookie.
+    pub csrf: &'a str,
+    /// When the request's first form was shown (seconds since the epoch).
+    pub issued: i64,
+    /// The authorization request's query.
+    pub request: &'a str,
+}
+
+impl Hidden<'_> {
+    fn html(&self) -> String {
+        format!(
+            "<input type=\"hidden\" name=\"rid\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <input type=\"hidden\" name=\"issued\" value=\"{}\"><input type=\"hidden\" name=\"request\" value=\"{}\">",
+            escape(self.rid),
+            escape(self.csrf),
+            self.issued,
+            escape(self.request),
+        )
+    }
+}
+
 /// The login form.
-pub fn login(rid: &str, csrf: &str, app_name: &str, username: &str, message: Option<&str>) -> String {
+pub fn login(hidden: &Hidden<'_>, app_name: &str, username: &str, message: Option<&str>) -> String {
     format!(
-        "<h1>Sign in to continue to {app}</h1>{msg}<form method=\"post\" action=\"/oauth2/login\">\
-         <input type=\"hidden\" name=\"rid\" value=\"{rid}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+        "<h1>Sign in to continue to {app}</h1>{msg}<form method=\"post\" action=\"/oauth2/login\">{hidden}\
          <label for=\"username\">Username</label><input type=\"text\" id=\"username\" name=\"username\" value=\"{user}\" autocomplete=\"username\" required autofocus>\
          <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
          <button type=\"submit\">Sign in</button></form>",
         app = escape(app_name),
         msg = message.map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m))).unwrap_or_default(),
-        rid = escape(rid),
-        csrf = escape(csrf),
+        hidden = hidden.html(),
         user = escape(username),
     )
 }
 
-/// The consent form.
+/// The consent form, for the signed-in `username` (sent back with the answer).
 pub fn consent(
-    rid: &str,
-    csrf: &str,
+    hidden: &Hidden<'_>,
     app_name: &str,
     description: &str,
     logo: Option<&str>,
@@ -110,16 +133,15 @@ pub fn consent(
     let items: String = scopes.iter().map(|s| format!("<li>{}</li>", escape(s))).collect();
     format!(
         "{logo}<h1>{app} wants to access your account</h1><p>{desc}</p><p>Signed in as <strong>{user}</strong>. {app} asks for:</p>\
-         <ul class=\"scopes\">{items}</ul><form method=\"post\" action=\"/oauth2/consent\">\
-         <input type=\"hidden\" name=\"rid\" value=\"{rid}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <ul class=\"scopes\">{items}</ul><form method=\"post\" action=\"/oauth2/consent\">{hidden}\
+         <input type=\"hidden\" name=\"user\" value=\"{user}\">\
          <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
          <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button></form>",
         logo = logo.map(|l| format!("<img class=\"logo\" src=\"{}\" alt=\"\">", escape(l))).unwrap_or_default(),
         app = escape(app_name),
         desc = escape(description),
         user = escape(username),
-        rid = escape(rid),
-        csrf = escape(csrf),
+        hidden = hidden.html(),
     )
 }
 
@@ -129,18 +151,13 @@ mod tests {
 
     #[test]
     fn everything_is_escaped() {
-        let html = consent(
-            "r",
-            "c",
-            "<script>x</script>",
-            "\"><img onerror=1>",
-            Some("javascript:\"x"),
-            &["a&b".into()],
-            "u'",
-        );
+        let hidden = Hidden { rid: "r", csrf: "c", issued: 1, request: "a=\"><script>&b=1" };
+        let html =
+            consent(&hidden, "<script>x</script>", "\"><img onerror=1>", Some("javascript:\"x"), &["a&b".into()], "u'");
         assert!(!html.contains("<script>"));
         assert!(!html.contains("\"><img"));
         assert!(html.contains("a&amp;b"));
         assert!(html.contains("u&#x27;"));
+        assert!(html.contains("value=\"a=&quot;&gt;&lt;script&gt;&amp;b=1\""), "{html}");
     }
 }

@@ -219,15 +219,15 @@ impl AuthServer {
     ) -> Result<Value, OAuthError> {
         let now = self.clock.now();
         let invalid = |d: &str| OAuthError::bad("invalid_grant", d);
-        let rec = match self.store().redeem_code(&credentials::hash(code), now).await? {
-            Redemption::Fresh(r) => r,
-            Redemption::Replayed(r) => {
-                // A second use: whatever the first one obtained is revoked (RFC 6749 4.1.2).
-                self.revoke_grant(&r.grant_id, "authorization code replayed").await?;
-                return Err(invalid("the code was already used"));
-            }
-            Redemption::Retried(_) | Redemption::Unknown => return Err(invalid("unknown code")),
-        };
+        let hash = credentials::hash(code);
+        // Every check runs before the code is spent, so that a wrong party (another client, another redirect URI, a
+        // wrong verifier) cannot burn someone else's code.
+        let (rec, used) = self.store().code(&hash).await?.ok_or_else(|| invalid("unknown code"))?;
+        if used {
+            // A second use: whatever the first one obtained is revoked (RFC 6749 4.1.2).
+            self.revoke_grant(&rec.grant_id, "authorization code replayed").await?;
+            return Err(invalid("the code was already used"));
+        }
         if rec.client_id != app.client_id {
             return Err(invalid("the code was issued to another client"));
         }
@@ -250,7 +250,6 @@ impl AuthServer {
         if !self.user_enabled(&rec.username).await? {
             return Err(invalid("the user is disabled"));
         }
-        let scope = parse_scope(&rec.scope);
         let grant = GrantRecord {
             id: rec.grant_id.clone(),
             client_id: app.client_id.clone(),
@@ -260,7 +259,16 @@ impl AuthServer {
             expires_at: app.refresh_token_absolute_expiry_secs.map(|s| now + s),
             revoked_at: None,
         };
-        self.store().create_grant(&grant).await?;
+        // Spent and the grant stored in one transaction: a replay racing this one finds the grant, and revokes it.
+        match self.store().redeem_code(&hash, &grant, now).await? {
+            Redemption::Fresh(_) => {}
+            Redemption::Replayed(r) => {
+                self.revoke_grant(&r.grant_id, "authorization code replayed").await?;
+                return Err(invalid("the code was already used"));
+            }
+            Redemption::Retried(_) | Redemption::Unknown => return Err(invalid("unknown code")),
+        }
+        let scope = parse_scope(&rec.scope);
         let refresh = scope.iter().any(|s| s == "offline_access").then_some(Refresh { grant: &grant, replaces: None });
         self.issue(app, &rec.username, &scope, Some(&grant.id), refresh).await
     }

@@ -401,8 +401,17 @@ pub trait FlowStore: Send + Sync + 'static {
 
     /// Stores a code.
     async fn create_code(&self, code: &CodeRecord) -> Result<(), StoreError>;
-    /// Uses a code once: concurrent redemptions get one `Fresh` at most.
-    async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<Redemption<CodeRecord>, StoreError>;
+    /// A code without using it, and whether it was used.
+    async fn code(&self, code_hash: &str) -> Result<Option<(CodeRecord, bool)>, StoreError>;
+    /// Uses a code once and stores the grant it creates, in one transaction: `Fresh` when this call used it (the
+    /// grant is stored), `Replayed` when it was used before (the grant of its first use exists then, so it can be
+    /// revoked), `Unknown` when there is no such code. Concurrent redemptions get one `Fresh` at most.
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        grant: &GrantRecord,
+        now: i64,
+    ) -> Result<Redemption<CodeRecord>, StoreError>;
 
     /// Stores a refresh token.
     async fn create_refresh(&self, token: &RefreshRecord) -> Result<(), StoreError>;
@@ -439,24 +448,10 @@ pub trait FlowStore: Send + Sync + 'static {
     /// The user of a live session.
     async fn session_user(&self, session_hash: &str, now: i64) -> Result<Option<String>, StoreError>;
 
-    /// Stores an authorization request (JSON) until `expires_at`, and forgets expired ones.
-    async fn create_authorization_request(
-        &self,
-        rid_hash: &str,
-        data: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<(), StoreError>;
-    /// A live authorization request: its JSON and the user who signed in for it.
-    async fn authorization_request(
-        &self,
-        rid_hash: &str,
-        now: i64,
-    ) -> Result<Option<(String, Option<String>)>, StoreError>;
-    /// Records who signed in for a request.
-    async fn set_authorization_request_user(&self, rid_hash: &str, username: &str) -> Result<(), StoreError>;
-    /// Ends a request; false when it was already ended (a form sent twice, or by two instances at once).
-    async fn end_authorization_request(&self, rid_hash: &str) -> Result<bool, StoreError>;
+    /// Records that the authorization request with this id was answered (a code issued or access denied), until
+    /// `expires_at` (when its form expires); false when it was answered before (a form sent twice, or to two
+    /// instances).
+    async fn answer_authorization_request(&self, rid_hash: &str, expires_at: i64) -> Result<bool, StoreError>;
 
     /// Records an assertion's `jti`; false when it was seen and has not expired.
     async fn record_assertion(&self, client_id: &str, jti: &str, expires_at: i64, now: i64)
@@ -468,7 +463,7 @@ pub trait FlowStore: Send + Sync + 'static {
     async fn revocations_since(&self, seq: i64, now: i64) -> Result<Vec<RevocationRecord>, StoreError>;
 
     /// Deletes what no longer matters at `now`: expired codes (a day after their expiry, so a late replay is still
-    /// recognised), login sessions, authorization requests, assertion ids and revocation log entries. Refresh tokens
+    /// recognised), login sessions, answered authorization requests, assertion ids and revocation log entries. Refresh tokens
     /// stay while their grant does (a spent one is how reuse is recognised). Returns how many rows went.
     async fn sweep(&self, now: i64) -> Result<u64, StoreError>;
 

@@ -814,6 +814,25 @@ async fn insert_refresh<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     Ok(())
 }
 
+async fn insert_grant<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    g: &GrantRecord,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO grants (id, client_id, username, scope, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&g.id)
+    .bind(&g.client_id)
+    .bind(&g.username)
+    .bind(&g.scope)
+    .bind(g.created_at)
+    .bind(g.expires_at)
+    .bind(g.revoked_at)
+    .execute(e)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl FlowStore for SqlStore {
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
@@ -857,20 +876,7 @@ impl FlowStore for SqlStore {
     }
 
     async fn create_grant(&self, g: &GrantRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO grants (id, client_id, username, scope, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&g.id)
-        .bind(&g.client_id)
-        .bind(&g.username)
-        .bind(&g.scope)
-        .bind(g.created_at)
-        .bind(g.expires_at)
-        .bind(g.revoked_at)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(())
+        insert_grant(&self.pool, g).await.map_err(db)
     }
 
     async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
@@ -909,20 +915,48 @@ impl FlowStore for SqlStore {
         Ok(())
     }
 
-    async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<Redemption<CodeRecord>, StoreError> {
-        let used = sqlx::query("UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL")
-            .bind(code_hash)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
+    async fn code(&self, code_hash: &str) -> Result<Option<(CodeRecord, bool)>, StoreError> {
         let row = sqlx::query("SELECT * FROM auth_codes WHERE code_hash = $1")
             .bind(code_hash)
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
-        let Some(rec) = row.as_ref().map(code).transpose().map_err(db)? else { return Ok(Redemption::Unknown) };
-        Ok(if used.rows_affected() == 1 { Redemption::Fresh(rec) } else { Redemption::Replayed(rec) })
+        let Some(row) = row else { return Ok(None) };
+        let used: Option<i64> = row.try_get("used_at").map_err(db)?;
+        Ok(Some((code(&row).map_err(db)?, used.is_some())))
+    }
+
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        g: &GrantRecord,
+        now: i64,
+    ) -> Result<Redemption<CodeRecord>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Spending first takes the row's lock: a concurrent redemption waits here until this one commits, and then
+        // finds the code spent and its grant stored.
+        let spent = sqlx::query("UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL")
+            .bind(code_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let row = sqlx::query("SELECT * FROM auth_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        let Some(rec) = row.as_ref().map(code).transpose().map_err(db)? else {
+            tx.rollback().await.map_err(db)?;
+            return Ok(Redemption::Unknown);
+        };
+        if spent.rows_affected() != 1 {
+            tx.rollback().await.map_err(db)?;
+            return Ok(Redemption::Replayed(rec));
+        }
+        insert_grant(&mut *tx, g).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Redemption::Fresh(rec))
     }
 
     async fn create_refresh(&self, t: &RefreshRecord) -> Result<(), StoreError> {
@@ -1081,61 +1115,16 @@ impl FlowStore for SqlStore {
         row.map(|r| r.try_get::<String, _>("username")).transpose().map_err(db)
     }
 
-    async fn create_authorization_request(
-        &self,
-        rid_hash: &str,
-        data: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM authorization_requests WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        sqlx::query(
-            "INSERT INTO authorization_requests (rid_hash, data, username, expires_at) VALUES ($1, $2, NULL, $3)",
+    async fn answer_authorization_request(&self, rid_hash: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO answered_authorization_requests (rid_hash, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (rid_hash) DO NOTHING",
         )
         .bind(rid_hash)
-        .bind(data)
         .bind(expires_at)
         .execute(&self.pool)
         .await
         .map_err(db)?;
-        Ok(())
-    }
-
-    async fn authorization_request(
-        &self,
-        rid_hash: &str,
-        now: i64,
-    ) -> Result<Option<(String, Option<String>)>, StoreError> {
-        let row =
-            sqlx::query("SELECT data, username FROM authorization_requests WHERE rid_hash = $1 AND expires_at > $2")
-                .bind(rid_hash)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
-        row.map(|r| Ok((r.try_get("data")?, r.try_get("username")?))).transpose().map_err(db)
-    }
-
-    async fn set_authorization_request_user(&self, rid_hash: &str, username: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE authorization_requests SET username = $2 WHERE rid_hash = $1")
-            .bind(rid_hash)
-            .bind(username)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
-    }
-
-    async fn end_authorization_request(&self, rid_hash: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM authorization_requests WHERE rid_hash = $1")
-            .bind(rid_hash)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -1194,9 +1183,11 @@ impl FlowStore for SqlStore {
     }
 
     async fn sweep(&self, now: i64) -> Result<u64, StoreError> {
-        const STATEMENTS: [&str; 5] = [
+        const STATEMENTS: [&str; 6] = [
             "DELETE FROM auth_codes WHERE expires_at < $1 - 86400",
             "DELETE FROM sessions WHERE expires_at <= $1",
+            "DELETE FROM answered_authorization_requests WHERE expires_at <= $1",
+            // Left by instances of versions before 0007 during a rolling upgrade; nothing writes there any more.
             "DELETE FROM authorization_requests WHERE expires_at <= $1",
             "DELETE FROM used_assertions WHERE expires_at < $1",
             "DELETE FROM revocations WHERE expires_at <= $1",

@@ -117,18 +117,19 @@ async fn a_login_or_consent_without_the_matching_csrf_token_and_cookie_is_forbid
     let login = browser.get(&authorize_path(&app.client_id, REDIRECT, "api:read", "st", None)).await.expect(200);
     let (rid, csrf) = (login.hidden("rid"), login.hidden("csrf"));
     let cookie_name = format!("tgc_{}", &rid[..8]);
+    // The form's other hidden fields (the request it answers), sent as they are.
+    let carried: Vec<(String, String)> =
+        login.hidden_fields().into_iter().filter(|(k, _)| k != "rid" && k != "csrf").collect();
     let creds = |csrf: &str| {
-        vec![
-            ("rid", rid.clone()),
-            ("csrf", csrf.to_string()),
-            ("username", "alice".into()),
-            ("password", ALICE_PASSWORD.into()),
-        ]
+        let mut form = vec![("rid".to_string(), rid.clone()), ("csrf".to_string(), csrf.to_string())];
+        form.extend(carried.iter().cloned());
+        form.extend([("username".to_string(), "alice".into()), ("password".to_string(), ALICE_PASSWORD.into())]);
+        form
     };
-    let post = |form: Vec<(&'static str, String)>| {
+    let post = |form: Vec<(String, String)>| {
         let browser = &browser;
         async move {
-            let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             browser.post_form("/oauth2/login", &f).await
         }
     };
@@ -150,8 +151,17 @@ async fn a_login_or_consent_without_the_matching_csrf_token_and_cookie_is_forbid
     let consent = post(creds(&csrf)).await.expect(200);
     let decide = |csrf: String| {
         let browser = &browser;
-        let rid = rid.clone();
-        async move { browser.post_form("/oauth2/consent", &[("rid", &rid), ("csrf", &csrf), ("decision", "allow")]).await }
+        let mut form = consent.hidden_fields();
+        for (k, v) in form.iter_mut() {
+            if k == "csrf" {
+                *v = csrf.clone();
+            }
+        }
+        form.push(("decision".to_string(), "allow".to_string()));
+        async move {
+            let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            browser.post_form("/oauth2/consent", &f).await
+        }
     };
     let refused = decide("not-the-token".into()).await.expect(403);
     assert!(refused.location().is_none(), "{refused:?}");

@@ -5,11 +5,15 @@
 mod authorize;
 mod client_library;
 mod code;
+mod code_replay;
+mod cors;
 mod discovery;
 pub mod identity;
 mod keys;
 mod lifecycle;
+mod logo;
 mod machine;
 mod refresh;
+mod signin;
 mod throttle;
 mod workfront;

@@ -207,20 +207,26 @@ async fn a_code_is_redeemed_once_when_instances_race_for_it(db: &Db) {
     let mut tasks = Vec::new();
     for i in 0..12 {
         let store = instances[i % 3].clone();
-        tasks.push(tokio::spawn(async move { store.redeem_code("code-hash", NOW + 1).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            let outcome = store.redeem_code("code-hash", &grant("g2", "c1"), NOW + 1).await.unwrap();
+            // Whoever lost finds the winner's grant already stored (it is what a replay revokes).
+            let stored = store.grant("g2").await.unwrap().is_some();
+            (outcome, stored)
+        }));
     }
     let mut fresh = 0;
     for t in tasks {
         match t.await.unwrap() {
-            Redemption::Fresh(c) => {
+            (Redemption::Fresh(c), true) => {
                 assert_eq!(c, code);
                 fresh += 1
             }
-            Redemption::Replayed(c) => assert_eq!(c.grant_id, "g2"),
+            (Redemption::Replayed(c), true) => assert_eq!(c.grant_id, "g2"),
             other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(fresh, 1, "exactly one of 12 racing redemptions may get the code");
+    assert_eq!(instances[1].code("code-hash").await.unwrap(), Some((code, true)));
 }
 
 async fn a_refresh_token_is_rotated_once_when_instances_race_for_it(db: &Db) {
@@ -344,28 +350,17 @@ async fn revocation_numbers_are_gapless_and_a_reader_racing_the_writers_misses_n
 
 async fn an_authorization_request_is_answered_once_by_any_instance(db: &Db) {
     let instances = db.instances().await;
-    instances[0].create_authorization_request("rid", r#"{"x":1}"#, NOW, NOW + 600).await.unwrap();
-    assert_eq!(instances[1].authorization_request("rid", NOW + 1).await.unwrap(), Some((r#"{"x":1}"#.into(), None)));
-    instances[1].set_authorization_request_user("rid", "alice").await.unwrap();
-    assert_eq!(
-        instances[2].authorization_request("rid", NOW + 2).await.unwrap(),
-        Some((r#"{"x":1}"#.into(), Some("alice".into())))
-    );
     let mut tasks = Vec::new();
     for i in 0..6 {
         let store = instances[i % 3].clone();
-        tasks.push(tokio::spawn(async move { store.end_authorization_request("rid").await.unwrap() }));
+        tasks.push(tokio::spawn(async move { store.answer_authorization_request("rid", NOW + 600).await.unwrap() }));
     }
-    let mut ended = 0;
+    let mut answered = 0;
     for t in tasks {
-        ended += t.await.unwrap() as usize;
+        answered += t.await.unwrap() as usize;
     }
-    assert_eq!(ended, 1);
-    // Expired requests are gone, and creating a new one sweeps them.
-    instances[0].create_authorization_request("old", "{}", NOW, NOW + 600).await.unwrap();
-    assert_eq!(instances[0].authorization_request("old", NOW + 600).await.unwrap(), None);
-    instances[1].create_authorization_request("new", "{}", NOW + 601, NOW + 1200).await.unwrap();
-    assert!(!instances[2].end_authorization_request("old").await.unwrap(), "swept");
+    assert_eq!(answered, 1);
+    assert!(!instances[1].answer_authorization_request("rid", NOW + 600).await.unwrap());
 }
 
 async fn an_assertion_id_is_accepted_once_across_instances(db: &Db) {
@@ -402,8 +397,8 @@ async fn expired_records_are_swept_and_live_ones_kept(db: &Db) {
     store.create_code(&code("recent-code", NOW - 10)).await.unwrap();
     store.create_session("old-session", "alice", NOW - 100, NOW - 1).await.unwrap();
     store.create_session("live-session", "alice", NOW - 100, NOW + 100).await.unwrap();
-    store.create_authorization_request("live-request", "{}", NOW - 10, NOW + 590).await.unwrap();
-    store.create_authorization_request("old-request", "{}", NOW - 700, NOW - 100).await.unwrap();
+    assert!(store.answer_authorization_request("live-request", NOW + 590).await.unwrap());
+    assert!(store.answer_authorization_request("old-request", NOW - 100).await.unwrap());
     assert!(store.record_assertion("c1", "old-jti", NOW - 1, NOW - 300).await.unwrap());
     assert!(store.record_assertion("c1", "live-jti", NOW + 60, NOW).await.unwrap());
     store.revoke("jti", "old", NOW - 100, NOW - 1).await.unwrap();
@@ -411,13 +406,10 @@ async fn expired_records_are_swept_and_live_ones_kept(db: &Db) {
     store.create_refresh(&refresh_token("spent", "g1", None, NOW - 1000)).await.unwrap();
 
     assert_eq!(store.sweep(NOW).await.unwrap(), 5);
-    assert!(matches!(store.redeem_code("old-code", NOW).await.unwrap(), Redemption::Unknown));
-    assert!(matches!(
-        store.redeem_code("recent-code", NOW).await.unwrap(),
-        Redemption::Replayed(_) | Redemption::Fresh(_)
-    ));
+    assert!(store.code("old-code").await.unwrap().is_none());
+    assert!(store.code("recent-code").await.unwrap().is_some());
     assert_eq!(store.session_user("live-session", NOW).await.unwrap().as_deref(), Some("alice"));
-    assert!(store.authorization_request("live-request", NOW).await.unwrap().is_some());
+    assert!(!store.answer_authorization_request("live-request", NOW + 590).await.unwrap(), "still answered");
     assert!(!store.record_assertion("c1", "live-jti", NOW + 60, NOW).await.unwrap(), "a live assertion id stays");
     let live: Vec<_> = store.revocations_since(0, NOW - 10).await.unwrap().into_iter().map(|r| r.value).collect();
     assert_eq!(live, ["live"]);

@@ -50,6 +50,8 @@ pub struct TestAuthz {
     pub registry: Registry,
     /// The protected API.
     pub upstream: TestUpstream,
+    /// The SQLite file of the store.
+    pub db: std::path::PathBuf,
     shutdown: Shutdown,
     _dir: tempfile::TempDir,
 }
@@ -113,10 +115,24 @@ impl TestAuthz {
 
     /// [`TestAuthz::start_with`], with more tables at the end of the file (`[[auth.issuers]]` of external issuers).
     pub async fn start_with_tables(extra: &str, tables: &str) -> TestAuthz {
-        ensure_crypto_provider();
-        let upstream = TestUpstream::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("tokengate.db");
+        let az = Self::start_on(dir, db, extra, tables).await;
+        az.registry.add_user("alice", ALICE_PASSWORD, false).await.expect("add alice");
+        az
+    }
+
+    /// A second instance on `first`'s database (as behind a load balancer), with its own clock set to `first`'s time
+    /// and its own upstream. alice exists already.
+    pub async fn start_beside(first: &TestAuthz) -> TestAuthz {
+        let az = Self::start_on(tempfile::tempdir().expect("tempdir"), first.db.clone(), "", "").await;
+        az.clock.set(first.clock.now());
+        az
+    }
+
+    async fn start_on(dir: tempfile::TempDir, db: std::path::PathBuf, extra: &str, tables: &str) -> TestAuthz {
+        ensure_crypto_provider();
+        let upstream = TestUpstream::start().await;
         let toml = config_toml(&upstream.url(), &db.display().to_string(), extra) + "\n" + tables;
         let clock = ManualClock::at_system_time();
         let process_clock = clock.clone();
@@ -135,9 +151,8 @@ impl TestAuthz {
         let shutdown = Shutdown::new();
         let stop = shutdown.clone();
         std::thread::spawn(move || process.run_until(stop));
-        let az = TestAuthz { url, admin_url, metrics_url, clock, registry, upstream, shutdown, _dir: dir };
+        let az = TestAuthz { url, admin_url, metrics_url, clock, registry, upstream, db, shutdown, _dir: dir };
         az.wait_listening().await;
-        az.registry.add_user("alice", ALICE_PASSWORD, false).await.expect("add alice");
         az
     }
 
@@ -314,6 +329,16 @@ pub fn http() -> reqwest::Client {
         .expect("HTTP client")
 }
 
+/// [`http`] with its connections from the local address `local`.
+pub fn http_from(local: std::net::IpAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .local_address(local)
+        .build()
+        .expect("HTTP client")
+}
+
 /// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 2.3.1).
 pub fn basic(id: &str, secret: &str) -> String {
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
@@ -420,6 +445,12 @@ impl Browser {
         Browser { base: base.to_string(), http: http(), jar: Default::default() }
     }
 
+    /// A browser whose connections come from `local` (any 127.0.0.0/8 address is this machine): another client
+    /// address for the server's per-address limits.
+    pub fn from_address(base: &str, local: std::net::IpAddr) -> Browser {
+        Browser { base: base.to_string(), http: http_from(local), jar: Default::default() }
+    }
+
     /// The same browser (the same cookies) on another gateway of the same site: another instance behind the load
     /// balancer, which a browser cannot tell apart (cookies do not depend on the port).
     pub fn at(&self, base: &str) -> Browser {
@@ -450,20 +481,20 @@ impl Browser {
         reply
     }
 
-    /// Submits the login form of `page` (its `rid` and `csrf`) with these credentials.
+    /// Submits the login form of `page` (its hidden fields) with these credentials.
     pub async fn login(&self, page: &Reply, username: &str, password: &str) -> Reply {
-        let (rid, csrf) = (page.hidden("rid"), page.hidden("csrf"));
-        self.post_form(
-            "/oauth2/login",
-            &[("rid", &rid), ("csrf", &csrf), ("username", username), ("password", password)],
-        )
-        .await
+        let mut form = page.hidden_fields();
+        form.extend([("username".to_string(), username.to_string()), ("password".to_string(), password.to_string())]);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.post_form("/oauth2/login", &form).await
     }
 
-    /// Presses `allow` or `deny` on the consent page.
+    /// Presses `allow` or `deny` on the consent page (sends its hidden fields).
     pub async fn decide(&self, page: &Reply, decision: &str) -> Reply {
-        let (rid, csrf) = (page.hidden("rid"), page.hidden("csrf"));
-        self.post_form("/oauth2/consent", &[("rid", &rid), ("csrf", &csrf), ("decision", decision)]).await
+        let mut form = page.hidden_fields();
+        form.push(("decision".to_string(), decision.to_string()));
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.post_form("/oauth2/consent", &form).await
     }
 
     fn with_cookies(&self, req: reqwest::RequestBuilder, path: &str) -> reqwest::RequestBuilder {
@@ -483,13 +514,14 @@ impl Browser {
         for line in reply.set_cookies() {
             let mut parts = line.split(';');
             let Some((name, value)) = parts.next().and_then(|nv| nv.trim().split_once('=')) else { continue };
-            let path = parts
-                .filter_map(|a| a.trim().split_once('='))
-                .find(|(k, _)| k.eq_ignore_ascii_case("path"))
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_else(|| "/".into());
-            jar.retain(|c| c.name != name);
-            jar.push(Cookie { name: name.to_string(), value: value.to_string(), path });
+            let attributes: Vec<(&str, &str)> = parts.filter_map(|a| a.trim().split_once('=')).collect();
+            let attribute = |n: &str| attributes.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| *v);
+            let path = attribute("path").unwrap_or("/").to_string();
+            jar.retain(|c| c.name != name || c.path != path);
+            // `Max-Age=0` deletes the cookie.
+            if attribute("max-age") != Some("0") {
+                jar.push(Cookie { name: name.to_string(), value: value.to_string(), path });
+            }
         }
     }
 
@@ -506,7 +538,7 @@ impl Browser {
     /// Sets (or replaces) a cookie, as a tampering client would.
     pub fn set_cookie(&self, name: &str, value: &str, path: &str) {
         let mut jar = self.jar.lock().unwrap();
-        jar.retain(|c| c.name != name);
+        jar.retain(|c| c.name != name || c.path != path);
         jar.push(Cookie { name: name.into(), value: value.into(), path: path.into() });
     }
 
@@ -590,10 +622,32 @@ impl Reply {
     /// The value of the hidden input `name` in an HTML form.
     #[track_caller]
     pub fn hidden(&self, name: &str) -> String {
-        let needle = format!("type=\"hidden\" name=\"{name}\" value=\"");
-        let start = self.body.find(&needle).unwrap_or_else(|| panic!("no hidden `{name}`: {self:?}")) + needle.len();
-        let len = self.body[start..].find('"').expect("closing quote");
-        self.body[start..start + len].to_string()
+        self.hidden_fields()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .unwrap_or_else(|| panic!("no hidden `{name}`: {self:?}"))
+            .1
+    }
+
+    /// Every hidden input of the page's form, in order, values unescaped.
+    pub fn hidden_fields(&self) -> Vec<(String, String)> {
+        const NEEDLE: &str = "type=\"hidden\" name=\"";
+        let mut fields = Vec::new();
+        let mut rest = self.body.as_str();
+        while let Some(at) = rest.find(NEEDLE) {
+            rest = &rest[at + NEEDLE.len()..];
+            let Some((name, after)) = rest.split_once("\" value=\"") else { break };
+            let Some((value, after)) = after.split_once('"') else { break };
+            let value = value
+                .replace("&quot;", "\"")
+                .replace("&#x27;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&");
+            fields.push((name.to_string(), value));
+            rest = after;
+        }
+        fields
     }
 
     /// The `Location` header.
