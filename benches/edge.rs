@@ -47,10 +47,13 @@ fn b64(bytes: impl AsRef<[u8]>) -> String {
 }
 
 /// One signing key, its public JWK and the matching `DecodingKey`.
+/// Signs a JWS signing input.
+type Signer = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
 struct SigningKey {
     alg: Algorithm,
     name: &'static str,
-    sign: Box<dyn Fn(&[u8]) -> Vec<u8>>,
+    sign: Signer,
     jwk: Value,
     decoding: DecodingKey,
 }

@@ -28,6 +28,8 @@ struct ConfigArg {
     config: Option<PathBuf>,
 }
 
+// Parsed once per process: the size of the largest subcommand costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway.

@@ -2,7 +2,7 @@
 //!
 //! Series are created unregistered; [`EdgeMetrics::register`] adds them to any registry (the binary uses the
 //! process-wide default one, an embedding proxy may pass its own). Hot-path label values are resolved once, at build
-//! time, into handles ([`RouteHandles`], [`EdgeMetrics::decision`]), so counting a request is an atomic add.
+//! time, into handles ([`RouteHandles`], [`EdgeMetrics::allowed`], [`EdgeMetrics::denied`]), so counting a request is an atomic add.
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;

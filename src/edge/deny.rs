@@ -3,7 +3,7 @@
 //! Each reason is its own variant with a stable `reason()` label for metrics and logs. A [`Denial`] (the edge's
 //! decision) and a [`ProxyFailure`] (a request the edge let through that could not be served: a body too large, an
 //! upstream down or slow) each become an [`Answer`]: status, `WWW-Authenticate`, `Retry-After`, the JSON body and
-//! whether the connection is closed; [`write`] sends it. Descriptions never echo the token.
+//! whether the connection is closed; [`write()`] sends it. Descriptions never echo the token.
 
 use std::fmt;
 

@@ -58,7 +58,7 @@ impl Identity {
         token_id: Option<&str>,
     ) -> Result<Self, InvalidToken> {
         let scopes: Box<[Box<str>]> =
-            scopes.into_iter().map(|s| Box::from(s.as_ref())).filter(|s: &Box<str>| !s.is_empty()).collect();
+            scopes.into_iter().filter(|s| !s.as_ref().is_empty()).map(|s| Box::from(s.as_ref())).collect();
         let joined = scopes.iter().map(|s| &**s).collect::<Vec<_>>().join(" ");
         Ok(Identity {
             subject: subject.map(Claim::new).transpose()?,

@@ -298,33 +298,6 @@ impl Introspector {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn breaker_opens_after_failures_probes_once_and_closes_on_success() {
-        let mut b = Breaker::default();
-        let t0 = Instant::now();
-        assert!(!b.failure(t0));
-        assert!(!b.failure(t0));
-        assert_eq!(b.admit(t0), Admit::Call);
-        assert!(b.failure(t0), "the third failure opens it");
-        assert_eq!(b.admit(t0), Admit::Refuse);
-        let later = t0 + BREAKER_INITIAL;
-        assert_eq!(b.admit(later), Admit::Probe);
-        assert_eq!(b.admit(later), Admit::Refuse, "one probe at a time");
-        assert!(!b.failure(later), "already open");
-        assert_eq!(b.interval, BREAKER_INITIAL * 2);
-        for _ in 0..10 {
-            b.failure(later);
-        }
-        assert_eq!(b.interval, BREAKER_CAP);
-        assert!(b.success());
-        assert_eq!(b.admit(later), Admit::Call);
-    }
-}
-
 fn judge(issuer: &IssuerConfig, r: &Response, now: i64) -> Result<Identity, InvalidToken> {
     if !r.active || r.token_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("refresh_token")) {
         return Err(InvalidToken::Inactive);
@@ -356,4 +329,31 @@ fn judge(issuer: &IssuerConfig, r: &Response, now: i64) -> Result<Identity, Inva
         r.exp.map(|e| e as i64),
         r.jti.as_deref(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_opens_after_failures_probes_once_and_closes_on_success() {
+        let mut b = Breaker::default();
+        let t0 = Instant::now();
+        assert!(!b.failure(t0));
+        assert!(!b.failure(t0));
+        assert_eq!(b.admit(t0), Admit::Call);
+        assert!(b.failure(t0), "the third failure opens it");
+        assert_eq!(b.admit(t0), Admit::Refuse);
+        let later = t0 + BREAKER_INITIAL;
+        assert_eq!(b.admit(later), Admit::Probe);
+        assert_eq!(b.admit(later), Admit::Refuse, "one probe at a time");
+        assert!(!b.failure(later), "already open");
+        assert_eq!(b.interval, BREAKER_INITIAL * 2);
+        for _ in 0..10 {
+            b.failure(later);
+        }
+        assert_eq!(b.interval, BREAKER_CAP);
+        assert!(b.success());
+        assert_eq!(b.admit(later), Admit::Call);
+    }
 }

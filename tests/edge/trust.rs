@@ -47,7 +47,7 @@ async fn identity_headers_spelled_with_underscores_never_reach_the_upstream() {
         for (name, value) in &seen.headers {
             let variable = name.replace('_', "-");
             assert!(
-                !(variable.starts_with("x-auth-") && value == "root") && !variable.contains("method"),
+                (!variable.starts_with("x-auth-") || value != "root") && !variable.contains("method"),
                 "{path}: {name}: {value} reached the upstream"
             );
         }

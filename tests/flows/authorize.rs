@@ -267,7 +267,8 @@ async fn other_authorization_errors_redirect_back_with_the_error_the_state_and_t
     let spa = az.spa_app("Spa").await;
     let browser = az.browser();
     let (_, challenge) = pkce();
-    let cases: Vec<(&str, &App, Vec<(&str, &str)>)> = vec![
+    type Case<'a> = (&'a str, &'a App, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         ("unsupported_response_type", &web, vec![("response_type", "token"), ("scope", "api:read")]),
         ("invalid_scope", &web, vec![("response_type", "code"), ("scope", "api:read admin")]),
         (
