@@ -415,6 +415,18 @@ impl Browser {
         Browser { base: base.to_string(), http: http(), jar: Default::default() }
     }
 
+    /// A browser with an empty cookie jar whose connections come from the loopback address `from` (such as
+    /// 127.0.0.2): another client address.
+    pub fn from_address(base: &str, from: std::net::IpAddr) -> Browser {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .local_address(from)
+            .build()
+            .expect("HTTP client");
+        Browser { base: base.to_string(), http, jar: Default::default() }
+    }
+
     /// The same browser (the same cookies) on another gateway of the same site: another instance behind the load
     /// balancer, which a browser cannot tell apart (cookies do not depend on the port).
     pub fn at(&self, base: &str) -> Browser {
