@@ -31,11 +31,14 @@ async fn a_text_plain_form_post_with_a_json_body_creates_no_admin_user() {
         .unwrap();
     assert_eq!(r.status(), 415);
     assert!(t.api.users().await.iter().all(|u| u["username"] != "mallory"), "a user was created");
-    // A logo is an image, never a form.
-    let app = t.api.create_app(web("Portal")).await;
-    let path = format!("/admin/v1/apps/{}/logo", app["client_id"].as_str().unwrap());
-    t.api.raw(Method::PUT, &path, "text/plain", PNG.to_vec()).await.refused(415, "invalid_request");
-    t.api.raw(Method::PUT, &path, "image/png", PNG.to_vec()).await.expect(200);
+    // Every other body too: a secret's note, an app.
+    let app = t.api.create_app(machine("Batch")).await;
+    let path = format!("/admin/v1/apps/{}/secrets", app["client_id"].as_str().unwrap());
+    t.api.raw(Method::POST, &path, "text/plain", b"{}".to_vec()).await.refused(415, "invalid_request");
+    let body = machine("Sneaky").to_string().into_bytes();
+    t.api.raw(Method::POST, "/admin/v1/apps", "text/plain", body).await.refused(415, "invalid_request");
+    assert_eq!(t.api.app_count().await, 1);
+    assert_eq!(t.api.app(app["client_id"].as_str().unwrap()).await["secrets"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

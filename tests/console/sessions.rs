@@ -2,8 +2,6 @@
 //! id at each sign-in; sign-out; idle and absolute expiry on the process's clock; a disabled or demoted admin's
 //! session ends at once; CSRF on the sign-in form.
 
-use std::time::{Duration, Instant};
-
 use serde_json::json;
 
 use super::{start, Visitor, ROOT, ROOT_PASSWORD};
