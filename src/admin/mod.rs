@@ -275,7 +275,7 @@ async fn authenticate(
         match fresh {
             Some(u) => u,
             None => {
-                let u = state.registry.authenticate_user(name, password, ip).await?.ok_or_else(|| {
+                let u = state.registry.authenticate_admin(name, password, ip).await?.ok_or_else(|| {
                     tracing::warn!(username = name, "admin API: authentication failed");
                     ApiError::unauthorized()
                 })?;

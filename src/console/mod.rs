@@ -299,7 +299,7 @@ async fn sign_in(State(c): State<Console>, parts: Parts, body: Bytes) -> Respons
     let ip = addr.map(|a| a.to_string()).unwrap_or_default();
     // Throttled (429 at once) and bounded (503) in the registry, per (user, address) and per address, shared with
     // the sign-in page and the admin API's Basic authentication.
-    let user = match c.registry.authenticate_user(username, form.get("password"), addr).await {
+    let user = match c.registry.authenticate_admin(username, form.get("password"), addr).await {
         Ok(u) => u,
         Err(e @ (RegistryError::Throttled(_) | RegistryError::Busy)) => {
             let secs = if let RegistryError::Throttled(s) = e { s } else { 1 };
@@ -336,7 +336,6 @@ async fn sign_in(State(c): State<Console>, parts: Parts, body: Bytes) -> Respons
             );
         }
         Some(u) if !u.is_admin => {
-            c.registry.count_refused_sign_in(username, addr);
             tracing::warn!(username, ip, "console: sign-in refused to a user who is not an administrator");
             return sign_in_form(
                 StatusCode::FORBIDDEN,

@@ -608,17 +608,34 @@ impl Registry {
         password: &str,
         ip: Option<std::net::IpAddr>,
     ) -> Result<Option<UserRecord>, RegistryError> {
-        let name = validate::normalized(username);
-        let user = self.store.user_by_name(&name).await?;
-        let phc = user.as_ref().map(|u| u.password_hash.clone());
-        let ok = self.passwords.check(&name, ip, password, phc).await?;
-        Ok(user.filter(|u| ok && !u.disabled))
+        self.authenticate(username, password, ip, false).await
     }
 
-    /// Counts a sign-in from `ip` whose password was right but which is refused all the same (a user who is not an
-    /// administrator, at the console) as a failed one, so that trying again is throttled like a wrong password.
-    pub fn count_refused_sign_in(&self, username: &str, ip: Option<std::net::IpAddr>) {
-        self.passwords.count_failure(&validate::normalized(username), ip);
+    /// [`Registry::authenticate_user`] for a place only administrators may sign in to (the console, the admin API):
+    /// the right password of a user who is not an administrator is returned (to say why they are refused) but counts
+    /// as a failure for the throttle.
+    pub async fn authenticate_admin(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<Option<UserRecord>, RegistryError> {
+        self.authenticate(username, password, ip, true).await
+    }
+
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<std::net::IpAddr>,
+        admins_only: bool,
+    ) -> Result<Option<UserRecord>, RegistryError> {
+        let name = validate::normalized(username);
+        let user = self.store.user_by_name(&name).await?;
+        let eligible = user.as_ref().is_some_and(|u| !u.disabled && (u.is_admin || !admins_only));
+        let phc = user.as_ref().map(|u| u.password_hash.clone());
+        let ok = self.passwords.check(&name, ip, password, phc, eligible).await?;
+        Ok(user.filter(|u| ok && !u.disabled))
     }
 
     /// Creates an admin API token for an admin user, valid `days` days ([`DEFAULT_ADMIN_TOKEN_DAYS`] when `None`);

@@ -118,22 +118,17 @@ impl Passwords {
         ]
     }
 
-    /// Counts a refused sign-in whose password was right (a user who may not sign in there) as a failure.
-    pub fn count_failure(&self, username: &str, ip: Option<IpAddr>) {
-        if let Ok(mut attempt) = self.throttle.begin(Self::keys(username, ip)) {
-            attempt.failed();
-        }
-    }
-
     /// Checks `password` against `phc` for `username` at `ip` (with no `phc`, for a user who does not exist, against a
     /// dummy hash, so that it takes as long): throttled first, then in a hashing slot, then the throttle checked again
-    /// (failures may have piled up while this one waited). `Ok(true)` when it matches.
+    /// (failures may have piled up while this one waited). `Ok(true)` when it matches. A match counts as a failure
+    /// all the same unless `eligible` (the user may sign in there), so that trying again is throttled alike.
     pub async fn check(
         &self,
         username: &str,
         ip: Option<IpAddr>,
         password: &str,
         phc: Option<String>,
+        eligible: bool,
     ) -> Result<bool, Refusal> {
         let mut attempt = self.throttle.begin(Self::keys(username, ip)).map_err(Refusal::Throttled)?;
         // The re-check runs once a slot is held and before the hash, so a refused attempt costs no hashing.
@@ -152,7 +147,7 @@ impl Passwords {
                 super::credentials::verify_password(&password, &phc)
             })
             .await?;
-        if ok {
+        if ok && eligible {
             attempt.succeeded();
         } else {
             attempt.failed();

@@ -83,7 +83,7 @@ async fn a_non_admin_trying_again_is_refused_at_once_like_a_wrong_password_and_n
     az.registry.add_user("gina", "gina-password", true).await.unwrap();
     assert_eq!(v.sign_in("gina", "gina-password").await.redirect(), "/console/apps");
     az.clock.advance(retry);
-    assert_eq!(v.sign_in(ROOT, ROOT_PASSWORD).await.redirect(), "/console/apps");
+    assert_eq!(v2.sign_in(ROOT, ROOT_PASSWORD).await.redirect(), "/console/apps");
 
     if let Some(logs) = logs {
         let text = logs.text();
