@@ -177,3 +177,45 @@ async fn a_disabled_or_demoted_admin_is_signed_out_at_once() {
     az.registry.update_user("carol", &json!({"disabled": false})).await.unwrap();
     assert_eq!(carol.get("/console/apps").await.redirect(), "/console/sign-in");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_form_posted_from_another_site_is_refused_and_its_own_forms_work() {
+    let az = start().await;
+    let (v, list) = Visitor::signed_in(&az).await;
+    let csrf = list.csrf();
+    let http = crate::support::authz::http();
+    let cookie = format!("tg_console={}", v.cookie("tg_console").unwrap());
+    let form = [("csrf", csrf.as_str()), ("username", "mallory"), ("password", "mallory-password"), ("is_admin", "on")];
+    let own = az.admin_url.clone();
+    let cases: [(&str, &str, u16); 5] = [
+        ("origin", "https://evil.example", 403),
+        ("sec-fetch-site", "cross-site", 403),
+        ("sec-fetch-site", "same-site", 403),
+        ("origin", own.as_str(), 303),
+        ("sec-fetch-site", "same-origin", 303),
+    ];
+    for (i, (header, value, status)) in cases.into_iter().enumerate() {
+        let name = format!("user{i}");
+        let mut form = form.to_vec();
+        form[1] = ("username", &name);
+        let r = http
+            .post(format!("{own}/console/users"))
+            .header("cookie", &cookie)
+            .header(header, value)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{header}: {value}");
+    }
+    let users = az.registry.users().await.unwrap();
+    let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+    assert!(!names.contains(&"user0") && !names.contains(&"user1") && !names.contains(&"user2"), "{names:?}");
+    assert!(names.contains(&"user3") && names.contains(&"user4"), "{names:?}");
+    // The sign-in form is a POST too.
+    let r = http.post(format!("{own}/console/sign-in")).header("origin", "https://evil.example").form(&[("x", "y")]);
+    assert_eq!(r.send().await.unwrap().status(), 403);
+    // A link from another site still opens the console (GET).
+    let r = http.get(format!("{own}/console/sign-in")).header("sec-fetch-site", "cross-site").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
