@@ -114,6 +114,12 @@ pub struct AppFields {
     /// Privacy policy URL (single-page apps).
     #[arg(long)]
     privacy_policy_url: Option<String>,
+    /// A user the app's JWT assertions may name as `sub` (machine apps; repeat for several).
+    #[arg(long = "jwt-subject")]
+    jwt_subjects: Vec<String>,
+    /// A scope the app may be granted (machine apps; repeat for several; none given: the server's default scopes).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
 }
 
 impl AppFields {
@@ -145,6 +151,8 @@ impl AppFields {
         put("developer_name", self.developer_name.clone().map(Value::from));
         put("developer_email", self.developer_email.clone().map(Value::from));
         put("privacy_policy_url", self.privacy_policy_url.clone().map(Value::from));
+        put("jwt_subjects", (!self.jwt_subjects.is_empty()).then(|| json!(self.jwt_subjects)));
+        put("scopes", (!self.scopes.is_empty()).then(|| json!(self.scopes)));
         Ok(m)
     }
 }

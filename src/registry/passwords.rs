@@ -155,3 +155,35 @@ impl Passwords {
         Ok(ok)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[tokio::test]
+    async fn beyond_the_slots_and_the_queue_a_check_is_refused_at_once() {
+        let p = Arc::new(Passwords::new(Arc::new(ManualClock::new(1_000))));
+        let held: Vec<_> = futures_util::future::join_all((0..p.capacity).map(|_| p.slot())).await;
+        assert!(held.iter().all(Result::is_ok));
+        let queued: Vec<_> = (0..p.max_waiting)
+            .map(|_| {
+                let p = p.clone();
+                tokio::spawn(async move { p.slot().await.is_ok() })
+            })
+            .collect();
+        while p.waiting.load(Ordering::Acquire) < p.max_waiting {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(p.slot().await.err(), Some(Refusal::Busy));
+        // Refused for want of a slot, again and again: not counted as failed guesses, so never throttled.
+        for _ in 0..FREE_FAILURES_PER_USER_AND_ADDRESS + 1 {
+            assert_eq!(p.check("alice", None, "guess", None, true).await, Err(Refusal::Busy));
+        }
+        drop(held);
+        for q in queued {
+            assert!(q.await.unwrap(), "a queued check gets a slot once one is free");
+        }
+        assert_eq!(p.check("alice", None, "guess", None, true).await, Ok(false));
+    }
+}

@@ -77,3 +77,24 @@ async fn a_password_change_ends_the_users_console_sessions() {
     patch_user(&az, "gina", json!({"password": "gina-new-password"})).await;
     assert_eq!(visitor.get("/console/apps").await.redirect(), "/console/sign-in");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sets_a_password_disables_and_enables_and_the_old_password_is_refused() {
+    use crate::support::admin::{Auth, TestAdmin};
+    let t = TestAdmin::start_with(|env| {
+        env.add_user("gina", "gina-password", true);
+    })
+    .await;
+    let old = t.as_(Auth::basic("gina", "gina-password"));
+    old.get("/admin/v1/apps").await.expect(200);
+    t.env.cli_ok(&["users", "password", "gina", "--password-stdin"], Some("gina-new-password"));
+    old.get("/admin/v1/apps").await.refused(401, "unauthorized");
+    let new = t.as_(Auth::basic("gina", "gina-new-password"));
+    new.get("/admin/v1/apps").await.expect(200);
+    t.env.disable_user("gina");
+    new.get("/admin/v1/apps").await.refused(401, "unauthorized");
+    t.env.cli_ok(&["users", "enable", "gina"], None);
+    new.get("/admin/v1/apps").await.expect(200);
+    // A password from the command line is refused: only standard input.
+    assert!(!t.env.cli(&["users", "password", "gina"], None).status.success());
+}
