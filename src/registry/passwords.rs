@@ -1,7 +1,8 @@
 //! The one place passwords are hashed and checked. Argon2 holds about 19 MiB and a core for a while, so at most one
-//! hash runs per core, a bounded queue waits for a slot, and beyond it the caller is told to come back ([`Refusal::
-//! Busy`], answered 503). Guessing is throttled before any hashing: failures count per (user, client address) and per
-//! client address, never per user alone, so an attacker elsewhere cannot lock a chosen user out for everyone.
+//! hash runs per core, a bounded queue waits for a slot, and beyond it the caller is told to come back
+//! ([`Refusal::Busy`], answered 503). Guessing is throttled before any hashing: failures count per (user, client
+//! address) and per client address, never per user alone, so an attacker elsewhere cannot lock a chosen user out for
+//! everyone. The counters are in memory, per instance.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
