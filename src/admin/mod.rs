@@ -174,13 +174,17 @@ async fn api_answers(resp: Response) -> Response {
     resp
 }
 
-/// Why a request is cross-site, if it is: an `Origin` that is not the listener's own (as named by `Host`), or a
-/// `Sec-Fetch-Site` other than `same-origin` or `none`. Requests with neither header (curl, scripts, the CLI) pass.
+/// Why a request is cross-site, if it is: a `Sec-Fetch-Site` other than `same-origin` or `none` or, from a browser
+/// that sends no `Sec-Fetch-Site`, an `Origin` that is not the listener's own (as named by `Host`). `Sec-Fetch-Site`
+/// decides when present: pages cannot set it, and a browser sends `Origin: null` on a same-origin form post from a
+/// page with `Referrer-Policy: no-referrer` (the console's). Requests with neither header (curl, scripts, the CLI)
+/// pass.
 pub fn cross_site(headers: &HeaderMap) -> Option<&'static str> {
     if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.as_bytes(), b"same-origin" | b"none") {
-            return Some("Sec-Fetch-Site says the request comes from another site");
+        if matches!(site.as_bytes(), b"same-origin" | b"none") {
+            return None;
         }
+        return Some("Sec-Fetch-Site says the request comes from another site");
     }
     if let Some(origin) = headers.get(ORIGIN) {
         let host = headers.get(HOST).map(HeaderValue::as_bytes).unwrap_or_default();
