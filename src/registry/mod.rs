@@ -576,6 +576,13 @@ impl Registry {
             let why = if disabled_now { "disabled" } else { "password changed" };
             self.end_user_access(&user.username, why).await?;
         }
+        if disabled_now {
+            // A re-enabled administrator starts without the admin API tokens they had (a password change keeps them:
+            // they are credentials of their own, listed and revoked one by one).
+            for t in self.store.admin_tokens().await?.into_iter().filter(|t| t.user_id == user.id) {
+                self.store.delete_admin_token(&t.id).await?;
+            }
+        }
         Ok(UserView::from(&user))
     }
 

@@ -71,3 +71,20 @@ async fn admin_tokens_are_listed_without_the_token_and_revoked_one_by_one() {
     t.api.get("/admin/v1/apps").await.expect(200);
     assert!(!t.env.cli(&["users", "revoke-token", &deploy_id], None).status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_admins_tokens_stay_dead_after_a_re_enable() {
+    let t = TestAdmin::start_with(|env| {
+        env.add_user("carol", "carol-password", true);
+    })
+    .await;
+    let token = t.env.token("carol");
+    t.as_(Auth::bearer(&token)).get("/admin/v1/apps").await.expect(200);
+    t.api.patch("/admin/v1/users/carol", json!({"disabled": true})).await.expect(200);
+    t.api.patch("/admin/v1/users/carol", json!({"disabled": false})).await.expect(200);
+    t.as_(Auth::bearer(&token)).get("/admin/v1/apps").await.refused(401, "unauthorized");
+    let listed = t.api.get("/admin/v1/tokens?username=carol").await.expect(200);
+    assert_eq!(listed.body["tokens"], json!([]), "\n{listed}");
+    // Her password works again; a new token can be made.
+    t.as_(Auth::basic("carol", "carol-password")).get("/admin/v1/apps").await.expect(200);
+}
