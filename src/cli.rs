@@ -28,10 +28,23 @@ pub enum UsersCommand {
     },
     /// List users.
     List,
-    /// Disable a user: no more logins, and their tokens stop working.
+    /// Disable a user: no more logins, and every token and session they held ends (also after a re-enable).
     Disable {
         /// Login name.
         name: String,
+    },
+    /// Enable a disabled user again (what they held before stays ended).
+    Enable {
+        /// Login name.
+        name: String,
+    },
+    /// Set a user's password (read from standard input); every token and session they held ends.
+    Password {
+        /// Login name.
+        name: String,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// Create an admin API token for an administrator (printed once).
     Token {
@@ -40,7 +53,29 @@ pub enum UsersCommand {
         /// What the token is for.
         #[arg(long, default_value = "")]
         note: String,
+        /// Days until the token expires (1 to 730).
+        #[arg(long, default_value_t = crate::registry::DEFAULT_ADMIN_TOKEN_DAYS)]
+        expires_in_days: i64,
     },
+    /// List admin API tokens (id, note, created, expires, last used; never the token), of one user or of all.
+    Tokens {
+        /// Login name of an administrator; all when left out.
+        name: Option<String>,
+    },
+    /// Revoke one admin API token by its id (from `users tokens`).
+    RevokeToken {
+        /// Token id.
+        id: String,
+    },
+}
+
+fn read_password(password_stdin: bool) -> Result<String, CliError> {
+    if !password_stdin {
+        return Err(CliError("pass the password on standard input with --password-stdin".into(), 2));
+    }
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password).map_err(|e| CliError(e.to_string(), 3))?;
+    Ok(password.trim_end_matches(['\n', '\r']).to_string())
 }
 
 /// Fields of an app, as options.
@@ -79,6 +114,12 @@ pub struct AppFields {
     /// Privacy policy URL (single-page apps).
     #[arg(long)]
     privacy_policy_url: Option<String>,
+    /// A user the app's JWT assertions may name as `sub` (machine apps; repeat for several).
+    #[arg(long = "jwt-subject")]
+    jwt_subjects: Vec<String>,
+    /// A scope the app may be granted (machine apps; repeat for several; none given: the server's default scopes).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
 }
 
 impl AppFields {
@@ -110,6 +151,8 @@ impl AppFields {
         put("developer_name", self.developer_name.clone().map(Value::from));
         put("developer_email", self.developer_email.clone().map(Value::from));
         put("privacy_policy_url", self.privacy_policy_url.clone().map(Value::from));
+        put("jwt_subjects", (!self.jwt_subjects.is_empty()).then(|| json!(self.jwt_subjects)));
+        put("scopes", (!self.scopes.is_empty()).then(|| json!(self.scopes)));
         Ok(m)
     }
 }
@@ -248,13 +291,8 @@ pub fn users(config: &Config, cmd: UsersCommand) -> Result<(), CliError> {
         let reg = registry(config).await?;
         match cmd {
             UsersCommand::Add { name, admin, password_stdin } => {
-                if !password_stdin {
-                    return Err(CliError("pass the password on standard input with --password-stdin".into(), 2));
-                }
-                let mut password = String::new();
-                std::io::stdin().read_to_string(&mut password).map_err(|e| CliError(e.to_string(), 3))?;
-                let password = password.trim_end_matches(['\n', '\r']);
-                let user = reg.add_user(&name, password, admin).await?;
+                let password = read_password(password_stdin)?;
+                let user = reg.add_user(&name, &password, admin).await?;
                 print(&serde_json::to_value(user).unwrap_or_default());
             }
             UsersCommand::List => print(&json!(reg.users().await?)),
@@ -262,9 +300,23 @@ pub fn users(config: &Config, cmd: UsersCommand) -> Result<(), CliError> {
                 let user = reg.update_user(&name, &json!({"disabled": true})).await?;
                 print(&serde_json::to_value(user).unwrap_or_default());
             }
-            UsersCommand::Token { name, note } => {
-                let token = reg.create_admin_token(&name, &note).await?;
+            UsersCommand::Enable { name } => {
+                let user = reg.update_user(&name, &json!({"disabled": false})).await?;
+                print(&serde_json::to_value(user).unwrap_or_default());
+            }
+            UsersCommand::Password { name, password_stdin } => {
+                let password = read_password(password_stdin)?;
+                let user = reg.update_user(&name, &json!({"password": password})).await?;
+                print(&serde_json::to_value(user).unwrap_or_default());
+            }
+            UsersCommand::Token { name, note, expires_in_days } => {
+                let (token, _) = reg.create_admin_token(&name, &note, Some(expires_in_days)).await?;
                 println!("{}", token.expose());
+            }
+            UsersCommand::Tokens { name } => print(&json!(reg.admin_tokens(name.as_deref()).await?)),
+            UsersCommand::RevokeToken { id } => {
+                reg.revoke_admin_token(&id).await?;
+                print(&json!({"revoked": id}));
             }
         }
         Ok(())

@@ -1,15 +1,21 @@
 //! The admin API: JSON over HTTP on its own listener, for administrators only (HTTP Basic with an admin's password,
 //! or an admin API token). Every operation is a call into the [`Registry`]; errors map to HTTP in [`ApiError`].
+//! Cross-site requests are refused ([`same_origin_only`]), and every body must be JSON (the logo's PUT: an image),
+//! which no HTML form can send.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN, RETRY_AFTER, TRANSFER_ENCODING,
+    WWW_AUTHENTICATE,
+};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -31,11 +37,12 @@ pub struct ApiError {
     code: &'static str,
     description: String,
     field: Option<String>,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
-        ApiError { status, code, description: description.into(), field: None }
+        ApiError { status, code, description: description.into(), field: None, retry_after: None }
     }
 
     fn unauthorized() -> Self {
@@ -56,10 +63,19 @@ impl From<RegistryError> for ApiError {
                 code: "invalid_field",
                 description: f.to_string(),
                 field: Some(f.field),
+                retry_after: None,
             },
             RegistryError::NotFound(what) => Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
             RegistryError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             e @ RegistryError::LimitReached(_) => Self::new(StatusCode::CONFLICT, "app_limit_reached", e.to_string()),
+            e @ RegistryError::Throttled(secs) => ApiError {
+                retry_after: Some(secs),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", e.to_string())
+            },
+            e @ RegistryError::Busy => ApiError {
+                retry_after: Some(1),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", e.to_string())
+            },
             RegistryError::Store(e) => {
                 tracing::error!(error = %e, "admin API: storage failed");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", e.to_string())
@@ -77,6 +93,9 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status, [(CACHE_CONTROL, "no-store")], Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"tokengate-admin\""));
+        }
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }
@@ -155,7 +174,82 @@ async fn api_answers(resp: Response) -> Response {
     resp
 }
 
-async fn authenticate(state: &AdminState, headers: &HeaderMap) -> Result<UserRecord, ApiError> {
+/// Why a request is cross-site, if it is: a `Sec-Fetch-Site` other than `same-origin` or `none` or, from a browser
+/// that sends no `Sec-Fetch-Site`, an `Origin` that is not the listener's own (as named by `Host`). `Sec-Fetch-Site`
+/// decides when present: pages cannot set it, and a browser sends `Origin: null` on a same-origin form post from a
+/// page with `Referrer-Policy: no-referrer` (the console's). Requests with neither header (curl, scripts, the CLI)
+/// pass.
+pub fn cross_site(headers: &HeaderMap) -> Option<&'static str> {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        if matches!(site.as_bytes(), b"same-origin" | b"none") {
+            return None;
+        }
+        return Some("Sec-Fetch-Site says the request comes from another site");
+    }
+    if let Some(origin) = headers.get(ORIGIN) {
+        let host = headers.get(HOST).map(HeaderValue::as_bytes).unwrap_or_default();
+        let own = origin
+            .to_str()
+            .ok()
+            .and_then(|o| url::Url::parse(o).ok())
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.path() == "/" && u.query().is_none())
+            .and_then(|u| {
+                let h = u.host_str()?.to_string();
+                Some(match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h,
+                })
+            })
+            .is_some_and(|authority| !host.is_empty() && authority.as_bytes().eq_ignore_ascii_case(host));
+        if !own {
+            return Some("Origin is not this listener's own origin");
+        }
+    }
+    None
+}
+
+/// Whether a request carries a body.
+fn has_body(headers: &HeaderMap) -> bool {
+    if headers.contains_key(TRANSFER_ENCODING) {
+        return true;
+    }
+    headers
+        .get(CONTENT_LENGTH)
+        .is_some_and(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).is_none_or(|n| n > 0))
+}
+
+/// Refuses cross-site requests (403), and bodies that are not JSON (415; the logo's PUT takes an image), before any
+/// credential is looked at: a form on another site cannot make a browser send either, with or without cached Basic
+/// credentials.
+async fn same_origin_only(req: Request, next: axum::middleware::Next) -> Response {
+    let headers = req.headers();
+    if let Some(why) = cross_site(headers) {
+        tracing::warn!(reason = why, path = %req.uri().path(), "admin API: cross-site request refused");
+        return ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("cross-site requests are refused: {why}"))
+            .into_response();
+    }
+    // The logo (a PUT, which no form can send) takes an image, whose type the registry checks with the bytes.
+    let logo = req.method() == Method::PUT && req.uri().path().ends_with("/logo");
+    if has_body(headers) && !logo {
+        let ct = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let essence = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        if essence != "application/json" {
+            return ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "the body must be sent with Content-Type: application/json",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn authenticate(
+    state: &AdminState,
+    headers: &HeaderMap,
+    ip: Option<std::net::IpAddr>,
+) -> Result<UserRecord, ApiError> {
     let value = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(ApiError::unauthorized)?;
     let (scheme, rest) = value.split_once(' ').ok_or_else(ApiError::unauthorized)?;
     let store = state.registry.store();
@@ -185,7 +279,7 @@ async fn authenticate(state: &AdminState, headers: &HeaderMap) -> Result<UserRec
         match fresh {
             Some(u) => u,
             None => {
-                let u = state.registry.authenticate_user(name, password).await?.ok_or_else(|| {
+                let u = state.registry.authenticate_admin(name, password, ip).await?.ok_or_else(|| {
                     tracing::warn!(username = name, "admin API: authentication failed");
                     ApiError::unauthorized()
                 })?;
@@ -209,7 +303,8 @@ impl FromRequestParts<AdminState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AdminState) -> Result<Self, Self::Rejection> {
-        authenticate(state, &parts.headers).await.map(Admin)
+        let ip = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        authenticate(state, &parts.headers, ip).await.map(Admin)
     }
 }
 
@@ -226,8 +321,11 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/apps/{client_id}/logo", get(get_logo).put(put_logo))
         .route("/admin/v1/users", get(list_users).post(create_user))
         .route("/admin/v1/users/{name}", axum::routing::patch(update_user))
+        .route("/admin/v1/tokens", get(list_tokens).post(create_token))
+        .route("/admin/v1/tokens/{id}", delete(revoke_token))
         .route("/admin/v1/openapi.yaml", get(|| async { ([(CONTENT_TYPE, "application/yaml")], OPENAPI) }))
         .layer(DefaultBodyLimit::max(crate::registry::MAX_LOGO_BYTES + 64 * 1024))
+        .layer(axum::middleware::from_fn(same_origin_only))
         .layer(axum::middleware::map_response(api_answers))
         .with_state(state)
 }
@@ -357,6 +455,42 @@ async fn update_user(_: Admin, State(s): State<AdminState>, Path(name): Path<Str
     let user =
         s.registry.update_user(&name, &parse_optional_json(&body, &["is_admin", "disabled", "password"])?).await?;
     ok(StatusCode::OK, serde_json::to_value(user).unwrap_or_default())
+}
+
+async fn list_tokens(
+    _: Admin,
+    State(s): State<AdminState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> ApiResult {
+    ok(StatusCode::OK, json!({"tokens": s.registry.admin_tokens(q.get("username").map(String::as_str)).await?}))
+}
+
+async fn create_token(Admin(me): Admin, State(s): State<AdminState>, body: Bytes) -> ApiResult {
+    let input = parse_optional_json(&body, &["username", "note", "expires_in_days"])?;
+    let invalid =
+        |f: &str, why: &str| -> ApiError { RegistryError::Invalid(crate::registry::FieldError::new(f, why)).into() };
+    let username = match input.get("username") {
+        None | Some(Value::Null) => me.username.clone(),
+        Some(Value::String(u)) => u.clone(),
+        Some(_) => return Err(invalid("username", "must be a string")),
+    };
+    let note = match input.get("note") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(n)) => n.clone(),
+        Some(_) => return Err(invalid("note", "must be a string")),
+    };
+    let days = match input.get("expires_in_days") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_i64().ok_or_else(|| invalid("expires_in_days", "must be a whole number of days"))?),
+    };
+    let (token, mut view) = s.registry.create_admin_token(&username, &note, days).await?;
+    view["token"] = token.expose().into();
+    ok(StatusCode::CREATED, view)
+}
+
+async fn revoke_token(_: Admin, State(s): State<AdminState>, Path(id): Path<String>) -> ApiResult {
+    s.registry.revoke_admin_token(&id).await?;
+    no_content()
 }
 
 /// Serves the admin API and the admin console ([`crate::console`]) as a Pingora background service on an already

@@ -24,6 +24,7 @@ use super::bridge::{ClientIp, Tls};
 use super::token::{parse_scope, Params};
 use super::{pages, AuthServer, CODE_TTL_SECS, SESSION_TTL_SECS};
 use crate::registry::credentials;
+use crate::registry::RegistryError;
 use crate::store::{AppRecord, AppType, CodeRecord};
 
 const SESSION_COOKIE: &str = "tg_session";
@@ -410,21 +411,19 @@ pub async fn login(
         tracing::warn!(ip = ?ip.0, "login refused: username or password too long");
         return s.login_page(&form, &p, &app, Some(""), tls.0);
     }
-    let keys = [format!("user:{username}"), format!("ip:{}", ip.0.map(|i| i.to_string()).unwrap_or_default())];
-    s.throttle.wait(&keys).await;
-    let user = match s.registry.authenticate_user(username, password).await {
+    // Throttled (429 at once) and bounded (503) in the registry, per (user, address) and per address.
+    let user = match s.registry.authenticate_user(username, password, ip.0).await {
         Ok(u) => u,
+        Err(e @ (RegistryError::Throttled(_) | RegistryError::Busy)) => return super::throttle::refused_page(&e),
         Err(e) => {
             tracing::error!(error = %e, "login lookup failed");
             return unavailable();
         }
     };
     let Some(user) = user else {
-        s.throttle.failure(&keys);
         tracing::warn!(username, ip = ?ip.0, "login failed");
         return s.login_page(&form, &p, &app, Some(username), tls.0);
     };
-    s.throttle.success(&keys[..1]);
     let sid = credentials::opaque(32);
     let now = s.clock.now();
     if let Err(e) =

@@ -83,6 +83,18 @@ impl OAuthError {
         }
     }
 
+    /// Too many failed authentications for this client or from this address: 429 with `Retry-After`, refused
+    /// before any check.
+    pub fn throttled(retry_after_secs: u64) -> Self {
+        OAuthError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            error: "slow_down",
+            description: format!("too many failed attempts: retry in {retry_after_secs} s"),
+            basic_challenge: false,
+            retry_after: Some(retry_after_secs),
+        }
+    }
+
     /// A storage failure: 503.
     pub fn unavailable(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "authorization server: storage failed");
@@ -104,7 +116,17 @@ impl From<crate::store::StoreError> for OAuthError {
 
 impl From<crate::registry::RegistryError> for OAuthError {
     fn from(e: crate::registry::RegistryError) -> Self {
-        Self::unavailable(e)
+        match e {
+            crate::registry::RegistryError::Throttled(secs) => Self::throttled(secs),
+            crate::registry::RegistryError::Busy => OAuthError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                error: "temporarily_unavailable",
+                description: "too many password checks at once: retry in a moment".into(),
+                basic_challenge: false,
+                retry_after: Some(1),
+            },
+            other => Self::unavailable(other),
+        }
     }
 }
 
@@ -144,6 +166,11 @@ pub struct AuthServer {
     sign_in_limiter: crate::edge::limit::Limiter,
 }
 
+/// Failed client authentications allowed for one client from one address before attempts are refused for a while.
+const CLIENT_FREE_FAILURES: u32 = 3;
+/// Failed client authentications allowed from one address before attempts are refused for a while.
+const CLIENT_ADDRESS_FREE_FAILURES: u32 = 20;
+
 /// How long a code lives (as in the product).
 pub const CODE_TTL_SECS: i64 = 120;
 /// How long a login session lives.
@@ -152,8 +179,10 @@ pub const SESSION_TTL_SECS: i64 = 8 * 3600;
 pub const SWEEP_EVERY_SECS: i64 = 600;
 /// Sign-in requests (`/authorize` and the login form) a client address may make per minute (in bursts of as many).
 pub const SIGN_IN_REQUESTS_PER_MINUTE: u32 = 60;
-/// Furthest in the future a JWT bearer assertion's `exp` may be.
+/// Furthest in the future a JWT bearer assertion's `exp` may be, and the longest `exp - iat`.
 pub const ASSERTION_MAX_LIFETIME_SECS: i64 = 300;
+/// How far in the future a JWT bearer assertion's `iat` or `nbf` may be (clock skew).
+pub const ASSERTION_LEEWAY_SECS: i64 = 30;
 
 impl AuthServer {
     /// Loads (or makes) the signing keys and the revocation set.
@@ -175,7 +204,7 @@ impl AuthServer {
             revocations,
             clock,
             listening: Default::default(),
-            throttle: throttle::Throttle::new(),
+            throttle: throttle::Throttle::new(registry.clock().clone()),
             token_limiter: cfg_limit.map(crate::edge::limit::Limiter::new),
             sign_in_limiter: crate::edge::limit::Limiter::new(crate::config::RateLimit {
                 requests: SIGN_IN_REQUESTS_PER_MINUTE,
@@ -323,16 +352,21 @@ impl AuthServer {
             }
         };
         let app = self.store().app(&client_id).await?;
-        let throttle_keys =
-            [format!("client:{client_id}"), format!("client-ip:{}", ip.map(|i| i.to_string()).unwrap_or_default())];
+        // Failures count per (client, address) and per address, so that guessing one client's secret from one place
+        // cannot lock that client out everywhere.
+        let address = throttle::address_key(ip);
+        let mut keys = vec![
+            throttle::Key::new(format!("client:{client_id}@{address}"), CLIENT_FREE_FAILURES),
+            throttle::Key::new(format!("client-address:{address}"), CLIENT_ADDRESS_FREE_FAILURES),
+        ];
         match (app, secret) {
             (Some(app), Some(secret)) if app.app_type != AppType::Spa => {
-                self.throttle.wait(&throttle_keys).await;
+                let attempt = self.throttle.begin(keys).map_err(OAuthError::throttled)?;
                 if self.registry.verify_secret(&app.client_id, &secret).await? {
-                    self.throttle.success(&throttle_keys[..1]);
+                    attempt.succeeded();
                     Ok((app, true))
                 } else {
-                    self.throttle.failure(&throttle_keys);
+                    drop(attempt);
                     tracing::warn!(client_id = %app.client_id, ip = ?ip, "client authentication failed");
                     Err(OAuthError::invalid_client(via_basic))
                 }
@@ -343,7 +377,9 @@ impl AuthServer {
                 Err(OAuthError::invalid_client(via_basic))
             }
             (None, _) => {
-                self.throttle.failure(&throttle_keys[1..]);
+                // An unknown client id counts against the address only.
+                let attempt = self.throttle.begin(keys.split_off(1)).map_err(OAuthError::throttled)?;
+                drop(attempt);
                 Err(OAuthError::invalid_client(via_basic))
             }
         }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::bridge::ClientIp;
-use super::{AuthServer, OAuthError, ASSERTION_MAX_LIFETIME_SECS};
+use super::{AuthServer, OAuthError, ASSERTION_LEEWAY_SECS, ASSERTION_MAX_LIFETIME_SECS};
 use crate::registry::credentials;
 use crate::store::{AppRecord, AppType, GrantRecord, Redemption, RefreshRecord};
 
@@ -351,44 +351,87 @@ impl AuthServer {
         if claims.get("iss").and_then(Value::as_str) != Some(app.client_id.as_str()) {
             return Err(invalid("the assertion's iss must be the client id"));
         }
-        let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| invalid("the assertion needs exp"))?;
+        let time = |name: &str| -> Result<Option<i64>, OAuthError> {
+            match claims.get(name) {
+                None => Ok(None),
+                Some(v) => v.as_i64().map(Some).ok_or_else(|| {
+                    OAuthError::bad("invalid_grant", format!("the assertion's {name} must be a number of seconds"))
+                }),
+            }
+        };
+        let exp = time("exp")?.ok_or_else(|| invalid("the assertion needs exp"))?;
         if exp <= now {
             return Err(invalid("the assertion has expired"));
         }
         if exp > now + ASSERTION_MAX_LIFETIME_SECS {
             return Err(invalid("the assertion's exp is more than 5 minutes ahead"));
         }
-        if let Some(aud) = claims.get("aud") {
-            let accepted = [
-                self.cfg.issuer.clone(),
-                format!("{}/", self.cfg.issuer),
-                format!("{}/oauth2/token", self.cfg.issuer),
-                format!("{}/integrations/oauth2/api/v1/token", self.cfg.issuer),
-                format!("{}/integrations/oauth2/api/v1/jwt/exchange", self.cfg.issuer),
-            ];
-            let ok = match aud {
-                Value::String(a) => accepted.contains(a),
-                Value::Array(l) => l.iter().filter_map(Value::as_str).any(|a| accepted.iter().any(|x| x == a)),
-                _ => false,
-            };
-            if !ok {
-                return Err(invalid("the assertion's aud is not this authorization server"));
-            }
+        let iat = time("iat")?;
+        if iat.is_some_and(|iat| iat > now + ASSERTION_LEEWAY_SECS) {
+            return Err(invalid("the assertion's iat is in the future"));
         }
+        if time("nbf")?.is_some_and(|nbf| nbf > now + ASSERTION_LEEWAY_SECS) {
+            return Err(invalid("the assertion's nbf is in the future"));
+        }
+        if iat.is_some_and(|iat| exp - iat > ASSERTION_MAX_LIFETIME_SECS) {
+            return Err(invalid("the assertion lives longer than 5 minutes (exp - iat)"));
+        }
+        // RFC 7523 3: aud is required and must identify this server (its token endpoint or its issuer).
+        let accepted = [
+            self.cfg.issuer.clone(),
+            format!("{}/", self.cfg.issuer),
+            format!("{}/oauth2/token", self.cfg.issuer),
+            format!("{}/integrations/oauth2/api/v1/token", self.cfg.issuer),
+            format!("{}/integrations/oauth2/api/v1/jwt/exchange", self.cfg.issuer),
+        ];
+        let aud_ok = match claims.get("aud") {
+            None => return Err(invalid("the assertion needs aud (the token endpoint or the issuer)")),
+            Some(Value::String(a)) => accepted.contains(a),
+            Some(Value::Array(l)) => l.iter().filter_map(Value::as_str).any(|a| accepted.iter().any(|x| x == a)),
+            Some(_) => false,
+        };
+        if !aud_ok {
+            return Err(invalid("the assertion's aud is not this authorization server"));
+        }
+        let jti = claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .filter(|j| !j.is_empty() && j.len() <= 256)
+            .ok_or_else(|| invalid("the assertion needs jti (a unique id, at most 256 characters)"))?;
         let sub =
             claims.get("sub").and_then(Value::as_str).ok_or_else(|| invalid("the assertion needs sub (the user)"))?;
+        // Only the users an administrator listed for this app; an empty list allows none.
+        if !app.jwt_subjects.iter().any(|s| s == sub) {
+            return Err(invalid("this app may not act as that sub (not in its jwt_subjects)"));
+        }
         if !self.user_enabled(sub).await? {
             return Err(invalid("sub is not an active user"));
         }
-        if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
-            if !self.store().record_assertion(&app.client_id, jti, exp, now).await? {
-                return Err(invalid("the assertion was already used (jti)"));
-            }
+        let scope = self.machine_scope(app, scope)?;
+        // The id is kept until exp: a replay before then is refused; after it, the assertion has expired anyway.
+        if !self.store().record_assertion(&app.client_id, jti, exp, now).await? {
+            return Err(invalid("the assertion was already used (jti)"));
         }
-        let allowed: Vec<String> = self.cfg.scopes.iter().filter(|s| *s != "offline_access").cloned().collect();
-        let scope = self.scope_within(scope, &allowed, &self.cfg.default_scopes)?;
         let grant_id = credentials::record_id();
         self.issue(app, sub, &scope, Some(&grant_id), None).await
+    }
+
+    /// The scope of a machine app's token: what it asked for (or, when it asked for nothing, all it may have), within
+    /// the scopes its administrator allowed it (the server's default scopes unless set), never `offline_access`.
+    fn machine_scope(&self, app: &AppRecord, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
+        let allowed: Vec<String> = app
+            .scopes
+            .as_deref()
+            .unwrap_or(&self.cfg.default_scopes)
+            .iter()
+            .filter(|s| *s != "offline_access" && self.cfg.scopes.contains(s))
+            .cloned()
+            .collect();
+        let default: Vec<String> = match &app.scopes {
+            Some(_) => allowed.clone(),
+            None => self.cfg.default_scopes.iter().filter(|s| allowed.contains(s)).cloned().collect(),
+        };
+        self.scope_within(requested, &allowed, &default)
     }
 
     async fn token_request(
@@ -436,8 +479,7 @@ impl AuthServer {
                         "only machine-to-machine apps, with their secret, may use client credentials",
                     ));
                 }
-                let allowed: Vec<String> = self.cfg.scopes.iter().filter(|s| *s != "offline_access").cloned().collect();
-                let scope = self.scope_within(scope, &allowed, &self.cfg.default_scopes)?;
+                let scope = self.machine_scope(&app, scope)?;
                 self.issue(&app, &app.client_id, &scope, None, None).await
             }
         }

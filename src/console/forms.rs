@@ -90,12 +90,25 @@ const DESCRIPTION_URL: Spec = spec("app_description_url", "App description URL",
 const DEVELOPER: Spec = spec("developer_name", "Developer name", "", "text");
 const EMAIL: Spec = spec("developer_email", "Developer email", "", "email");
 const PRIVACY: Spec = spec("privacy_policy_url", "Privacy policy URL", "", "url");
+const JWT_SUBJECTS: Spec = Spec {
+    multiline: true,
+    ..spec(
+        "jwt_subjects",
+        "Users it may act as (JWT bearer)",
+        "One user name per line: the only users its assertions may name as sub. Empty: none.",
+        "text",
+    )
+};
+const SCOPES: Spec = Spec {
+    multiline: true,
+    ..spec("scopes", "Scopes it may be granted", "One per line. Empty: the server's default scopes.", "text")
+};
 
 fn specs(kind: &str) -> Vec<&'static Spec> {
     match kind {
         "web" => vec![&NAME, &DESCRIPTION, &REDIRECTS, &ABSOLUTE, &INACTIVITY, &LOGO_URL, &DESCRIPTION_URL],
         "spa" => vec![&NAME, &DESCRIPTION, &REDIRECTS, &ABSOLUTE, &INACTIVITY, &LOGO_URL, &DEVELOPER, &EMAIL, &PRIVACY],
-        _ => vec![&NAME, &DESCRIPTION],
+        _ => vec![&NAME, &DESCRIPTION, &JWT_SUBJECTS, &SCOPES],
     }
 }
 
@@ -175,6 +188,12 @@ pub fn settings_input(kind: &str, form: &Form, view: &Value) -> Value {
                 o.insert(f.into(), optional(form.get(f)));
             }
         }
+        "machine" => {
+            let lines = |f: &str| -> Vec<String> { form.get(f).split_whitespace().map(str::to_string).collect() };
+            o.insert("jwt_subjects".into(), json!(lines("jwt_subjects")));
+            let scopes = lines("scopes");
+            o.insert("scopes".into(), if scopes.is_empty() { Value::Null } else { json!(scopes) });
+        }
         _ => {}
     }
     Value::Object(o)
@@ -202,6 +221,8 @@ mod tests {
         let odd = settings_input("spa", &Form::urlencoded(b"refresh_token_inactivity_expiry_secs=soon"), &view);
         assert_eq!(odd["refresh_token_inactivity_expiry_secs"], "soon");
         assert!(odd.get("refresh_token_rotation").is_none());
-        assert_eq!(settings_input("machine", &form, &view).as_object().unwrap().len(), 2);
+        let machine =
+            settings_input("machine", &Form::urlencoded(b"name=M&jwt_subjects=alice%0D%0Azo%C3%AB&scopes="), &view);
+        assert_eq!(machine, json!({"name": "M", "description": "", "jwt_subjects": ["alice", "zoë"], "scopes": null}));
     }
 }

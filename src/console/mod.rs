@@ -22,7 +22,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
-use crate::authz::throttle::Throttle;
 use crate::registry::{Registry, RegistryError};
 use crate::store::UserRecord;
 use forms::Form;
@@ -34,7 +33,6 @@ use views::{render, text, type_label, when, Frame, Message, Nav};
 pub struct Console {
     registry: Registry,
     sessions: Sessions,
-    throttle: Arc<Throttle>,
 }
 
 impl Console {
@@ -46,7 +44,7 @@ impl Console {
             registry: registry.clone(),
             seen: tokio::sync::Mutex::new(0),
         }));
-        Console { registry, sessions, throttle: Arc::new(Throttle::new()) }
+        Console { registry, sessions }
     }
 }
 
@@ -101,7 +99,27 @@ pub fn router(console: Console) -> Router {
         .route("/console/users", get(list_users).post(add_user))
         .route("/console/users/{name}", post(change_user))
         .route("/console/{*rest}", get(not_found))
+        .layer(axum::middleware::from_fn(same_origin_posts))
         .with_state(console)
+}
+
+/// Refuses every cross-site request that is not a GET or HEAD (a form posted from another site), before any session
+/// or credential is looked at. The console's own forms are same-origin, with or without JavaScript.
+async fn same_origin_posts(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let safe = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+    if !safe {
+        if let Some(why) = crate::admin::cross_site(req.headers()) {
+            tracing::warn!(reason = why, path = %req.uri().path(), "console: cross-site request refused");
+            return message(
+                StatusCode::FORBIDDEN,
+                "Form refused",
+                None,
+                "This form was sent from another site, so it is refused. Use the console itself.",
+                "/console/apps",
+            );
+        }
+    }
+    next.run(req).await
 }
 
 fn see_other(to: &str) -> Response {
@@ -185,6 +203,7 @@ impl SignedIn {
                 message(StatusCode::NOT_FOUND, "Not found", nav, format!("{what} not found"), "/console/apps")
             }
             RegistryError::Store(e) => unavailable(nav, e),
+            e @ RegistryError::Busy => unavailable(nav, e),
             other => message(StatusCode::BAD_REQUEST, "Refused", nav, other.to_string(), "/console/apps"),
         }
     }
@@ -276,11 +295,26 @@ async fn sign_in(State(c): State<Console>, parts: Parts, body: Bytes) -> Respons
             Some("The sign-in form expired or did not come from this console. Sign in again."),
         );
     }
-    let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
-    let keys = [format!("console-user:{username}"), format!("console-ip:{ip}")];
-    c.throttle.wait(&keys).await;
-    let user = match c.registry.authenticate_user(username, form.get("password")).await {
+    let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let ip = addr.map(|a| a.to_string()).unwrap_or_default();
+    // Throttled (429 at once) and bounded (503) in the registry, per (user, address) and per address, shared with
+    // the sign-in page and the admin API's Basic authentication.
+    let user = match c.registry.authenticate_admin(username, form.get("password"), addr).await {
         Ok(u) => u,
+        Err(e @ (RegistryError::Throttled(_) | RegistryError::Busy)) => {
+            let secs = if let RegistryError::Throttled(s) = e { s } else { 1 };
+            let (status, text) = match e {
+                RegistryError::Throttled(_) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("Too many failed sign-ins. Wait {secs} seconds, then try again."),
+                ),
+                _ => (StatusCode::SERVICE_UNAVAILABLE, "The console is busy. Try again in a moment.".to_string()),
+            };
+            tracing::warn!(username, ip, "console: sign-in refused before the password check");
+            let mut r = sign_in_form(status, expected, username, Some(&text));
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+            return r;
+        }
         Err(e) => {
             tracing::error!(error = %e, "console: sign-in lookup failed");
             return sign_in_form(
@@ -293,7 +327,6 @@ async fn sign_in(State(c): State<Console>, parts: Parts, body: Bytes) -> Respons
     };
     let user = match user {
         None => {
-            c.throttle.failure(&keys);
             tracing::warn!(username, ip, "console: sign-in failed");
             return sign_in_form(
                 StatusCode::UNAUTHORIZED,
@@ -303,7 +336,6 @@ async fn sign_in(State(c): State<Console>, parts: Parts, body: Bytes) -> Respons
             );
         }
         Some(u) if !u.is_admin => {
-            c.throttle.failure(&keys);
             tracing::warn!(username, ip, "console: sign-in refused to a user who is not an administrator");
             return sign_in_form(
                 StatusCode::FORBIDDEN,
@@ -314,7 +346,6 @@ async fn sign_in(State(c): State<Console>, parts: Parts, body: Bytes) -> Respons
         }
         Some(u) => u,
     };
-    c.throttle.success(&keys[..1]);
     // A new session id at every sign-in: a planted or earlier cookie never becomes a signed-in session.
     if let Some(old) = session::cookie(&parts.headers, session::COOKIE) {
         if let Err(e) = c.sessions.end(old).await {

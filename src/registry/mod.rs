@@ -3,6 +3,7 @@
 //! authorization server alike.
 
 pub mod credentials;
+pub mod passwords;
 pub mod public_keys;
 mod validate;
 
@@ -13,7 +14,8 @@ use serde_json::{json, Map, Value};
 
 use crate::clock::Clock;
 use crate::secret::Secret;
-use crate::store::{AppRecord, AppType, KeyRecord, SecretRecord, Store, StoreError, UserRecord};
+use crate::store::{AdminTokenRecord, AppRecord, AppType, KeyRecord, SecretRecord, Store, StoreError, UserRecord};
+use passwords::{Passwords, Refusal};
 pub use validate::FieldError;
 
 /// Default inactivity expiry of refresh tokens: 180 days (the product's "e.g. 6 months").
@@ -26,6 +28,10 @@ pub const MAX_LOGO_BYTES: usize = 256 * 1024;
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// A secret's "last used" is written again only when it is at least this old.
 pub const LAST_USED_GRANULARITY_SECS: i64 = 60;
+/// Default lifetime of an admin API token: 90 days.
+pub const DEFAULT_ADMIN_TOKEN_DAYS: i64 = 90;
+/// Longest lifetime of an admin API token: 2 years.
+pub const MAX_ADMIN_TOKEN_DAYS: i64 = 730;
 
 /// Why a registry operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +51,25 @@ pub enum RegistryError {
     /// The app limit is reached (409).
     #[error("the limit of {0} apps is reached: delete an app to free a place")]
     LimitReached(i64),
+    /// Too many failed password checks for this user at this address, or from this address: retry after this many
+    /// seconds (429).
+    #[error("too many failed sign-ins: retry in {0} s")]
+    Throttled(u64),
+    /// Every password hashing slot is busy and the queue is full (503).
+    #[error("too many password checks at once: retry in a moment")]
+    Busy,
     /// The store failed (503).
     #[error("{0}")]
     Store(StoreError),
+}
+
+impl From<Refusal> for RegistryError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Throttled(secs) => RegistryError::Throttled(secs),
+            Refusal::Busy => RegistryError::Busy,
+        }
+    }
 }
 
 impl From<StoreError> for RegistryError {
@@ -107,6 +129,7 @@ pub struct Registry {
     clock: Arc<dyn Clock>,
     max_apps: i64,
     hooks: Arc<std::sync::RwLock<Vec<Arc<dyn RevocationHook>>>>,
+    passwords: Arc<Passwords>,
 }
 
 fn secret_view(s: &SecretRecord) -> Value {
@@ -126,7 +149,13 @@ fn key_view(k: &KeyRecord) -> Value {
 impl Registry {
     /// A registry over `store`.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, max_apps: i64) -> Self {
-        Registry { store, clock, max_apps, hooks: Arc::default() }
+        let passwords = Arc::new(Passwords::new(clock.clone()));
+        Registry { store, clock, max_apps, hooks: Arc::default(), passwords }
+    }
+
+    /// How many password hashes may run at once, and the most that ever ran at once in this process.
+    pub fn password_hashing(&self) -> (usize, usize) {
+        (self.passwords.capacity(), self.passwords.peak())
     }
 
     /// The store.
@@ -177,7 +206,10 @@ impl Registry {
                 v.insert("developer_email".into(), json!(app.developer_email));
                 v.insert("privacy_policy_url".into(), json!(app.privacy_policy_url));
             }
-            AppType::Machine => {}
+            AppType::Machine => {
+                v.insert("jwt_subjects".into(), json!(app.jwt_subjects));
+                v.insert("scopes".into(), json!(app.scopes));
+            }
         }
         if app.app_type != AppType::Spa {
             let secrets = self.store.secrets(&app.client_id).await?;
@@ -227,6 +259,8 @@ impl Registry {
             developer_name: None,
             developer_email: None,
             privacy_policy_url: None,
+            jwt_subjects: Vec::new(),
+            scopes: None,
             created_at: now,
             updated_at: now,
         };
@@ -467,15 +501,32 @@ impl Registry {
         self.store.logo(client_id).await?.ok_or(RegistryError::NotFound("logo"))
     }
 
-    /// Creates a user.
+    /// Creates a user. The name is NFC-normalised, and refused when it mixes scripts or looks like (has the same
+    /// UTS #39 confusable skeleton as, ignoring case) an existing user's name.
     pub async fn add_user(&self, username: &str, password: &str, is_admin: bool) -> Result<UserView, RegistryError> {
-        validate::username(username)?;
+        let username = validate::username(username)?;
         validate::password(password)?;
+        let skeleton = validate::username_skeleton(&username);
+        if let Some(other) =
+            self.store.list_users().await?.into_iter().find(|u| validate::username_skeleton(&u.username) == skeleton)
+        {
+            if other.username == username {
+                return Err(RegistryError::Conflict(format!("user `{username}` already exists")));
+            }
+            return Err(FieldError::new(
+                "username",
+                format!(
+                    "`{username}` looks like the existing user `{}`: choose a name that cannot be mistaken for it",
+                    other.username
+                ),
+            )
+            .into());
+        }
         let now = self.clock.now();
         let user = UserRecord {
             id: credentials::record_id(),
-            username: username.to_string(),
-            password_hash: credentials::hash_password(password),
+            username: username.clone(),
+            password_hash: self.passwords.hash(password).await?,
             is_admin,
             disabled: false,
             created_at: now,
@@ -494,66 +545,165 @@ impl Registry {
         Ok(self.store.list_users().await?.iter().map(UserView::from).collect())
     }
 
-    /// Changes a user from `{"is_admin"?, "disabled"?, "password"?}`.
+    /// Changes a user from `{"is_admin"?, "disabled"?, "password"?}`. Disabling a user or changing their password
+    /// ends what they held: see [`Registry::end_user_access`].
     pub async fn update_user(&self, username: &str, input: &Value) -> Result<UserView, RegistryError> {
         let obj =
             input.as_object().ok_or_else(|| RegistryError::BadRequest("the body must be a JSON object".into()))?;
-        let mut user = self.store.user_by_name(username).await?.ok_or(RegistryError::NotFound("user"))?;
+        let before = self.user_named(username).await?.ok_or(RegistryError::NotFound("user"))?;
+        let mut user = before.clone();
+        let mut new_password = None;
         for (k, v) in obj {
             match (k.as_str(), v) {
                 ("is_admin", Value::Bool(b)) => user.is_admin = *b,
                 ("disabled", Value::Bool(b)) => user.disabled = *b,
                 ("password", Value::String(p)) => {
                     validate::password(p)?;
-                    user.password_hash = credentials::hash_password(p);
+                    new_password = Some(p.as_str());
                 }
                 ("is_admin" | "disabled", _) => return Err(FieldError::new(k, "must be true or false").into()),
                 ("password", _) => return Err(FieldError::new(k, "must be a string").into()),
                 _ => return Err(FieldError::new(k, "unknown field").into()),
             }
         }
-        let was_disabled = self.store.user_by_name(username).await?.is_some_and(|u| u.disabled);
+        if let Some(p) = new_password {
+            user.password_hash = self.passwords.hash(p).await?;
+        }
         user.updated_at = self.clock.now();
         self.store.update_user(&user).await?;
-        if user.disabled && !was_disabled {
-            let now = self.clock.now();
-            self.store.revoke("user", &user.username, now, now + REVOCATION_WINDOW_SECS).await?;
-            for h in self.hooks() {
-                h.revocations_changed().await;
+        let disabled_now = user.disabled && !before.disabled;
+        if disabled_now || new_password.is_some() {
+            let why = if disabled_now { "disabled" } else { "password changed" };
+            self.end_user_access(&user.username, why).await?;
+        }
+        if disabled_now {
+            // A re-enabled administrator starts without the admin API tokens they had (a password change keeps them:
+            // they are credentials of their own, listed and revoked one by one).
+            for t in self.store.admin_tokens().await?.into_iter().filter(|t| t.user_id == user.id) {
+                self.store.delete_admin_token(&t.id).await?;
             }
         }
         Ok(UserView::from(&user))
     }
 
-    /// Checks a user's password; `None` for an unknown, disabled or wrong one (each taking as long).
-    pub async fn authenticate_user(&self, username: &str, password: &str) -> Result<Option<UserRecord>, RegistryError> {
-        let user = self.store.user_by_name(username).await?;
-        let phc = user
-            .as_ref()
-            .map(|u| u.password_hash.clone())
-            .unwrap_or_else(|| credentials::dummy_password_hash().to_string());
-        let password = password.to_string();
-        let ok =
-            tokio::task::spawn_blocking(move || credentials::verify_password(&password, &phc)).await.unwrap_or(false);
+    /// Ends everything a user held (their account was disabled or their password changed): every grant revoked in the
+    /// store (refresh tokens die, and stay dead after a re-enable), unredeemed codes deleted, sign-in sessions of the
+    /// authorization server and of the console ended, and a `user` revocation written so that every instance's edge
+    /// refuses the access tokens issued until now.
+    pub async fn end_user_access(&self, username: &str, why: &str) -> Result<(), RegistryError> {
+        let now = self.clock.now();
+        let grants = self.store.end_user_access(username, now).await?;
+        self.store.revoke("user", username, now, now + REVOCATION_WINDOW_SECS).await?;
+        for h in self.hooks() {
+            h.revocations_changed().await;
+        }
+        tracing::info!(username, grants, reason = why, "the user's grants and sessions are ended");
+        Ok(())
+    }
+
+    /// The user of a sign-in name, looked up by its NFC form.
+    async fn user_named(&self, username: &str) -> Result<Option<UserRecord>, RegistryError> {
+        Ok(self.store.user_by_name(&validate::normalized(username)).await?)
+    }
+
+    /// Checks a user's password for a sign-in from `ip`; `None` for an unknown, disabled or wrong one (each taking as
+    /// long). Refused before any hashing when this user at this address, or this address, failed too often
+    /// ([`RegistryError::Throttled`]), and when every hashing slot is taken ([`RegistryError::Busy`]).
+    pub async fn authenticate_user(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<Option<UserRecord>, RegistryError> {
+        self.authenticate(username, password, ip, false).await
+    }
+
+    /// [`Registry::authenticate_user`] for a place only administrators may sign in to (the console, the admin API):
+    /// the right password of a user who is not an administrator is returned (to say why they are refused) but counts
+    /// as a failure for the throttle.
+    pub async fn authenticate_admin(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<Option<UserRecord>, RegistryError> {
+        self.authenticate(username, password, ip, true).await
+    }
+
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<std::net::IpAddr>,
+        admins_only: bool,
+    ) -> Result<Option<UserRecord>, RegistryError> {
+        let name = validate::normalized(username);
+        let user = self.store.user_by_name(&name).await?;
+        let eligible = user.as_ref().is_some_and(|u| !u.disabled && (u.is_admin || !admins_only));
+        let phc = user.as_ref().map(|u| u.password_hash.clone());
+        let ok = self.passwords.check(&name, ip, password, phc, eligible).await?;
         Ok(user.filter(|u| ok && !u.disabled))
     }
 
-    /// Creates an admin API token for an admin user; returned this once.
-    pub async fn create_admin_token(&self, username: &str, note: &str) -> Result<Secret, RegistryError> {
-        let user = self.store.user_by_name(username).await?.ok_or(RegistryError::NotFound("user"))?;
+    /// Creates an admin API token for an admin user, valid `days` days ([`DEFAULT_ADMIN_TOKEN_DAYS`] when `None`);
+    /// returned this once, with its record.
+    pub async fn create_admin_token(
+        &self,
+        username: &str,
+        note: &str,
+        days: Option<i64>,
+    ) -> Result<(Secret, Value), RegistryError> {
+        let user = self.user_named(username).await?.ok_or(RegistryError::NotFound("user"))?;
         if !user.is_admin {
             return Err(FieldError::new("username", "is not an admin").into());
         }
+        let days = days.unwrap_or(DEFAULT_ADMIN_TOKEN_DAYS);
+        if !(1..=MAX_ADMIN_TOKEN_DAYS).contains(&days) {
+            return Err(FieldError::new("expires_in_days", format!("must be 1 to {MAX_ADMIN_TOKEN_DAYS} days")).into());
+        }
+        let note = validate::note(Some(note))?;
         let token = credentials::admin_token();
-        self.store
-            .create_admin_token(&crate::store::AdminTokenRecord {
-                id: credentials::record_id(),
-                user_id: user.id,
-                token_hash: credentials::hash(token.expose()),
-                note: note.to_string(),
-                created_at: self.clock.now(),
-            })
-            .await?;
-        Ok(token)
+        let now = self.clock.now();
+        let record = AdminTokenRecord {
+            id: credentials::record_id(),
+            user_id: user.id,
+            token_hash: credentials::hash(token.expose()),
+            note,
+            created_at: now,
+            expires_at: now + days * 86_400,
+            last_used_at: None,
+        };
+        self.store.create_admin_token(&record).await?;
+        tracing::info!(username, id = %record.id, "admin API token created");
+        Ok((token, admin_token_view(&user.username, &record)))
     }
+
+    /// Every admin API token (never the token itself), of one user or of all.
+    pub async fn admin_tokens(&self, username: Option<&str>) -> Result<Vec<Value>, RegistryError> {
+        let users = self.store.list_users().await?;
+        let name_of = |id: &str| users.iter().find(|u| u.id == id).map(|u| u.username.clone()).unwrap_or_default();
+        let mut out = Vec::new();
+        for t in self.store.admin_tokens().await? {
+            let name = name_of(&t.user_id);
+            if username.is_none_or(|u| validate::normalized(u) == name) {
+                out.push(admin_token_view(&name, &t));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Revokes one admin API token by its id.
+    pub async fn revoke_admin_token(&self, id: &str) -> Result<(), RegistryError> {
+        if self.store.delete_admin_token(id).await? {
+            tracing::info!(id, "admin API token revoked");
+            Ok(())
+        } else {
+            Err(RegistryError::NotFound("admin token"))
+        }
+    }
+}
+
+fn admin_token_view(username: &str, t: &AdminTokenRecord) -> Value {
+    json!({"id": t.id, "username": username, "note": t.note, "created_at": t.created_at, "expires_at": t.expires_at,
+           "last_used_at": t.last_used_at})
 }

@@ -23,7 +23,7 @@ impl FieldError {
 }
 
 const COMMON: &[&str] = &["type", "name", "description"];
-const MACHINE: &[&str] = &[];
+const MACHINE: &[&str] = &["jwt_subjects", "scopes"];
 const WEB: &[&str] = &[
     "redirect_urls",
     "refresh_token_rotation",
@@ -52,6 +52,8 @@ const ALL: &[&str] = &[
     "developer_name",
     "developer_email",
     "privacy_policy_url",
+    "jwt_subjects",
+    "scopes",
 ];
 const MAX_EXPIRY_SECS: i64 = 10 * 365 * 86_400;
 
@@ -260,10 +262,57 @@ pub fn apply(app: &mut AppRecord, obj: &Map<String, Value>, creating: bool) -> R
                 app.developer_name = s.map(str::to_string);
             }
             "developer_email" => app.developer_email = optional_string("developer_email", v)?.map(email).transpose()?,
+            "jwt_subjects" => app.jwt_subjects = jwt_subjects(v)?,
+            "scopes" => app.scopes = scopes(v)?,
             _ => {}
         }
     }
     Ok(())
+}
+
+/// The users a machine app may name as `sub` in a JWT bearer assertion: a list of user names (NFC), at most 100.
+fn jwt_subjects(v: &Value) -> Result<Vec<String>, FieldError> {
+    let field = "jwt_subjects";
+    let list = v.as_array().ok_or_else(|| FieldError::new(field, "must be a list of user names"))?;
+    if list.len() > 100 {
+        return Err(FieldError::new(field, "at most 100 user names"));
+    }
+    let mut out = Vec::new();
+    for item in list {
+        let name = item.as_str().ok_or_else(|| FieldError::new(field, "each must be a user name (a string)"))?;
+        let name = username(name).map_err(|e| FieldError::new(field, e.reason))?;
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// The scopes a machine app may be granted: a list of scope tokens (RFC 6749 3.3), or null for the server's default
+/// scopes.
+fn scopes(v: &Value) -> Result<Option<Vec<String>>, FieldError> {
+    let field = "scopes";
+    let list = match v {
+        Value::Null => return Ok(None),
+        Value::Array(l) => l,
+        _ => return Err(FieldError::new(field, "must be a list of scopes, or null for the server's default scopes")),
+    };
+    if list.len() > 100 {
+        return Err(FieldError::new(field, "at most 100 scopes"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for item in list {
+        let s = item.as_str().ok_or_else(|| FieldError::new(field, "each must be a scope (a string)"))?;
+        let token_char = |c: char| c == '!' || ('#'..='[').contains(&c) || (']'..='~').contains(&c);
+        if s.is_empty() || s.len() > 128 || !s.chars().all(token_char) {
+            return Err(FieldError::new(field, format!("`{s}` is not a scope token (RFC 6749 3.3)")));
+        }
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
+    }
+    out.sort();
+    Ok(Some(out))
 }
 
 /// A secret's note.
@@ -276,15 +325,37 @@ pub fn note(note: Option<&str>) -> Result<String, FieldError> {
     Ok(n.to_string())
 }
 
-/// A login name.
-pub fn username(name: &str) -> Result<(), FieldError> {
-    if name.is_empty() || name.len() > 64 {
+/// A login name in its stored form (NFC). What a name may hold: 1 to 64 characters, letters and digits of any one
+/// script (with the ASCII digits and `.` `_` `-` `@` that every script may use), so `zoë` and `山田` are names but
+/// `аdmin` (a Cyrillic `а` among Latin letters) is not.
+pub fn username(name: &str) -> Result<String, FieldError> {
+    let name = normalized(name);
+    if name.is_empty() || name.chars().count() > 64 {
         return Err(FieldError::new("username", "must be 1 to 64 characters"));
     }
     if !name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')) {
         return Err(FieldError::new("username", "may hold letters, digits and . _ - @ only"));
     }
-    Ok(())
+    if !unicode_security::MixedScript::is_single_script(name.as_str()) {
+        return Err(FieldError::new(
+            "username",
+            format!("`{name}` mixes letters of different scripts (such as Latin and Cyrillic): use one script"),
+        ));
+    }
+    Ok(name)
+}
+
+/// The NFC form of a name, as stored and as looked up at sign-in.
+pub fn normalized(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfc().collect()
+}
+
+/// What a name looks like: its UTS #39 confusable skeleton, lowercased, so that `Admin`, `admin` and a Cyrillic
+/// `аdmin` look the same.
+pub fn username_skeleton(name: &str) -> String {
+    let lower: String = normalized(name).to_lowercase();
+    unicode_security::skeleton(&lower).collect::<String>().to_lowercase()
 }
 
 /// A new password.
@@ -333,6 +404,17 @@ mod tests {
         assert!(redirect_url("https://user:pw@app.example/cb").is_err());
         assert!(redirect_url("/cb").is_err());
         assert!(redirect_url("javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn usernames_are_nfc_single_script_and_confusables_look_alike() {
+        assert_eq!(username("zoe\u{308}").unwrap(), "zo\u{eb}");
+        assert!(username("zoë").is_ok() && username("山田").is_ok() && username("j.doe@example").is_ok());
+        assert!(username("\u{430}dmin").is_err(), "Cyrillic a among Latin letters");
+        assert!(username("a b").is_err() && username("").is_err());
+        assert_eq!(username_skeleton("\u{430}\u{440}\u{435}"), username_skeleton("ape"));
+        assert_eq!(username_skeleton("Admin"), username_skeleton("admin"));
+        assert_ne!(username_skeleton("zoë"), username_skeleton("zoe"));
     }
 
     #[test]

@@ -77,6 +77,10 @@ pub struct AdminTokenRecord {
     pub note: String,
     /// Seconds since the epoch.
     pub created_at: i64,
+    /// Seconds since the epoch; the token is refused from then on.
+    pub expires_at: i64,
+    /// Seconds since the epoch, when it was last used.
+    pub last_used_at: Option<i64>,
 }
 
 /// A signed-in administrator's console session (`Debug` leaves the CSRF token out).
@@ -135,6 +139,10 @@ pub struct AppRecord {
     pub developer_email: Option<String>,
     /// Single-page apps.
     pub privacy_policy_url: Option<String>,
+    /// Machine apps: the users a JWT bearer assertion may name as `sub` (none by default).
+    pub jwt_subjects: Vec<String>,
+    /// Machine apps: the scopes the app may be granted; `None` means the server's default scopes.
+    pub scopes: Option<Vec<String>>,
     /// Seconds since the epoch.
     pub created_at: i64,
     /// Seconds since the epoch.
@@ -209,8 +217,15 @@ pub trait Store: FlowStore + Send + Sync + 'static {
 
     /// Stores an admin API token.
     async fn create_admin_token(&self, token: &AdminTokenRecord) -> Result<(), StoreError>;
-    /// The user owning an admin token, recording its use.
+    /// The user owning an admin token that has not expired by `now`, recording its use.
     async fn admin_token_user(&self, token_hash: &str, now: i64) -> Result<Option<UserRecord>, StoreError>;
+    /// Every admin token, oldest first.
+    async fn admin_tokens(&self) -> Result<Vec<AdminTokenRecord>, StoreError>;
+    /// Deletes an admin token by id; false when there is none.
+    async fn delete_admin_token(&self, id: &str) -> Result<bool, StoreError>;
+    /// Ends what a user holds, in one transaction: revokes every grant of theirs, deletes their unredeemed codes and
+    /// ends their authorization-server and console sessions. Returns how many grants were revoked.
+    async fn end_user_access(&self, username: &str, now: i64) -> Result<u64, StoreError>;
 
     /// Creates an app (with its first secret) unless `max_apps` apps exist: checked and written in one transaction.
     async fn create_app(&self, app: &AppRecord, secret: Option<&SecretRecord>, max_apps: i64)

@@ -259,6 +259,22 @@ fn flag(b: bool) -> i64 {
     b as i64
 }
 
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+fn admin_token(r: &AnyRow) -> Result<AdminTokenRecord, sqlx::Error> {
+    Ok(AdminTokenRecord {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        token_hash: r.try_get("token_hash")?,
+        note: r.try_get("note")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+    })
+}
+
 fn user(r: &AnyRow) -> Result<UserRecord, sqlx::Error> {
     Ok(UserRecord {
         id: r.try_get("id")?,
@@ -288,6 +304,13 @@ fn app(r: &AnyRow) -> Result<AppRecord, sqlx::Error> {
         developer_name: r.try_get("developer_name")?,
         developer_email: r.try_get("developer_email")?,
         privacy_policy_url: r.try_get("privacy_policy_url")?,
+        jwt_subjects: serde_json::from_str(&r.try_get::<String, _>("jwt_subjects")?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        scopes: r
+            .try_get::<Option<String>, _>("scopes")?
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -402,34 +425,75 @@ impl Store for SqlStore {
     }
 
     async fn create_admin_token(&self, t: &AdminTokenRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO admin_tokens (id, user_id, token_hash, note, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&t.id)
-            .bind(&t.user_id)
-            .bind(&t.token_hash)
-            .bind(&t.note)
-            .bind(t.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO admin_tokens (id, user_id, token_hash, note, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&t.id)
+        .bind(&t.user_id)
+        .bind(&t.token_hash)
+        .bind(&t.note)
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
         Ok(())
     }
 
     async fn admin_token_user(&self, token_hash: &str, now: i64) -> Result<Option<UserRecord>, StoreError> {
-        let row =
-            sqlx::query("SELECT u.* FROM admin_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1")
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
+        let row = sqlx::query(
+            "SELECT u.* FROM admin_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
         if row.is_some() {
-            sqlx::query("UPDATE admin_tokens SET last_used_at = $2 WHERE token_hash = $1")
+            // "Last used" to the minute: a busy script costs one write a minute, not one per request.
+            sqlx::query("UPDATE admin_tokens SET last_used_at = $2 WHERE token_hash = $1 AND (last_used_at IS NULL OR last_used_at <= $3)")
                 .bind(token_hash)
                 .bind(now)
+                .bind(now - 60)
                 .execute(&self.pool)
                 .await
                 .map_err(db)?;
         }
         row.as_ref().map(user).transpose().map_err(db)
+    }
+
+    async fn admin_tokens(&self) -> Result<Vec<AdminTokenRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM admin_tokens ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(admin_token).collect::<Result<_, _>>().map_err(db)
+    }
+
+    async fn delete_admin_token(&self, id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM admin_tokens WHERE id = $1").bind(id).execute(&self.pool).await.map_err(db)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn end_user_access(&self, username: &str, now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let grants = sqlx::query("UPDATE grants SET revoked_at = $2 WHERE username = $1 AND revoked_at IS NULL")
+            .bind(username)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        for statement in [
+            "DELETE FROM auth_codes WHERE username = $1 AND used_at IS NULL",
+            "DELETE FROM sessions WHERE username = $1",
+            "DELETE FROM console_sessions WHERE username = $1",
+        ] {
+            sqlx::query(statement).bind(username).execute(&mut *tx).await.map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(grants)
     }
 
     async fn create_app(
@@ -452,8 +516,8 @@ impl Store for SqlStore {
         sqlx::query(
             "INSERT INTO apps (client_id, app_type, name, description, redirect_urls, refresh_token_rotation, \
              refresh_token_absolute_expiry_secs, refresh_token_inactivity_expiry_secs, logo_url, app_description_url, \
-             developer_name, developer_email, privacy_policy_url, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             developer_name, developer_email, privacy_policy_url, created_at, updated_at, jwt_subjects, scopes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(&a.client_id)
         .bind(a.app_type.as_str())
@@ -470,6 +534,8 @@ impl Store for SqlStore {
         .bind(&a.privacy_policy_url)
         .bind(a.created_at)
         .bind(a.updated_at)
+        .bind(json_list(&a.jwt_subjects))
+        .bind(a.scopes.as_ref().map(|s| json_list(s)))
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -504,7 +570,7 @@ impl Store for SqlStore {
             "UPDATE apps SET name = $2, description = $3, redirect_urls = $4, refresh_token_rotation = $5, \
              refresh_token_absolute_expiry_secs = $6, refresh_token_inactivity_expiry_secs = $7, logo_url = $8, \
              app_description_url = $9, developer_name = $10, developer_email = $11, privacy_policy_url = $12, \
-             updated_at = $13 WHERE client_id = $1",
+             updated_at = $13, jwt_subjects = $14, scopes = $15 WHERE client_id = $1",
         )
         .bind(&a.client_id)
         .bind(&a.name)
@@ -519,6 +585,8 @@ impl Store for SqlStore {
         .bind(&a.developer_email)
         .bind(&a.privacy_policy_url)
         .bind(a.updated_at)
+        .bind(json_list(&a.jwt_subjects))
+        .bind(a.scopes.as_ref().map(|s| json_list(s)))
         .execute(&self.pool)
         .await
         .map_err(db)?;

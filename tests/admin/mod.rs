@@ -3,9 +3,13 @@
 
 mod apps;
 mod auth;
+mod ending;
+mod guard;
 mod keys;
 mod limits;
 mod logo;
+mod names;
 mod persistence;
 mod secrets;
+mod tokens;
 mod users;

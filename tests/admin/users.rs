@@ -159,7 +159,10 @@ async fn disabling_an_admin_stops_their_token_at_once() {
     t.api.patch("/admin/v1/users/gina", json!({"disabled": true})).await.expect(200);
     gina.get("/admin/v1/apps").await.refused(401, "unauthorized");
     t.api.patch("/admin/v1/users/gina", json!({"disabled": false, "is_admin": false})).await.expect(200);
-    gina.get("/admin/v1/apps").await.refused(403, "forbidden");
+    // Disabling ended the token: a re-enable does not bring it back.
+    gina.get("/admin/v1/apps").await.refused(401, "unauthorized");
+    // Her password says who she is now: no longer an administrator.
+    t.as_(Auth::basic("gina", "gina-password")).get("/admin/v1/apps").await.refused(403, "forbidden");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

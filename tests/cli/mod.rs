@@ -174,6 +174,12 @@ fn apps_are_managed_from_the_command_line_on_the_same_rules() {
 
     let (_, machine, _) = run(&cfg, &["apps", "create", "--type", "machine", "--name", "Export"]);
     let mid = machine["client_id"].as_str().unwrap().to_string();
+    assert_eq!((&machine["jwt_subjects"], &machine["scopes"]), (&serde_json::json!([]), &serde_json::Value::Null));
+    let args = ["apps", "update", &mid, "--jwt-subject", "alice", "--jwt-subject", "zoë", "--scope", "api:read"];
+    let (code, updated, err) = run(&cfg, &args);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(updated["jwt_subjects"], serde_json::json!(["alice", "zoë"]), "{updated}");
+    assert_eq!(updated["scopes"], serde_json::json!(["api:read"]), "{updated}");
     let (_, generated, _) = run(&cfg, &["apps", "keys", "generate", &mid, "--alg", "ES256"]);
     assert!(generated["private_key"].as_str().unwrap().starts_with("-----BEGIN PRIVATE KEY-----"));
     // A partner's public key, sent as a JWK file: here the public half of another generated key.

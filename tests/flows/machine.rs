@@ -28,9 +28,14 @@ async fn bearer(az: &TestAuthz, app: &App, assertion: &str) -> Reply {
     az.token(ClientAuth::Basic(app), &[("grant_type", JWT_BEARER), ("assertion", assertion)]).await
 }
 
-/// A machine app with an ES256 public key registered as PEM; returns the key pair.
+/// A machine app that may act as alice.
+async fn acting_for_alice(az: &TestAuthz) -> App {
+    az.app(json!({"type": "machine", "name": "Batch", "jwt_subjects": ["alice"]})).await
+}
+
+/// A machine app that may act as alice, with an ES256 public key registered as PEM; returns the key pair.
 async fn with_es256_key(az: &TestAuthz) -> (App, EncodingKey) {
-    let app = az.machine_app("Batch").await;
+    let app = acting_for_alice(az).await;
     let key = TestKey::generate(Alg::ES256);
     az.registry.add_key(&app.client_id, &json!({"public_key": key.public_pem})).await.expect("add the public key");
     (app, EncodingKey::from_ec_pem(key.private_pem.as_bytes()).expect("EC private key"))
@@ -90,7 +95,7 @@ async fn an_assertion_signed_by_a_public_key_registered_as_pem_gets_a_token_for_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_assertion_signed_by_a_generated_key_pair_gets_a_token() {
     let az = TestAuthz::start().await;
-    let app = az.machine_app("Batch").await;
+    let app = acting_for_alice(&az).await;
     let (view, private_pem) = az.registry.generate_key(&app.client_id, Some("RS256"), None).await.expect("generate");
     let kid = view["id"].as_str().expect("key id").to_string();
     let key = EncodingKey::from_rsa_pem(private_pem.expose().as_bytes()).expect("RSA private key");
@@ -185,22 +190,24 @@ async fn the_token_endpoint_limits_each_client_with_429_and_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_secret_of_another_app_authenticates_nothing_and_guessing_is_slowed() {
+async fn a_secret_of_another_app_authenticates_nothing_and_guessing_is_refused_at_once() {
     let az = TestAuthz::start().await;
     let mine = az.machine_app("mine").await;
     let theirs = az.machine_app("theirs").await;
     let form = [("grant_type", "client_credentials")];
     let r = az.token(ClientAuth::BasicWith(&mine.client_id, theirs.secret()), &form).await.expect(401);
     assert_eq!(r.json()["error"], "invalid_client");
-    // After three failures for this client, each further attempt waits (a lower bound on a deliberate delay).
+    // After three failures for this client from this address, the next attempt is refused at once.
     for _ in 0..2 {
         az.token(ClientAuth::BasicWith(&mine.client_id, "tgs_guess"), &form).await.expect(401);
     }
-    let started = std::time::Instant::now();
-    az.token(ClientAuth::BasicWith(&mine.client_id, "tgs_guess"), &form).await.expect(401);
-    assert!(started.elapsed() >= std::time::Duration::from_millis(250), "{:?}", started.elapsed());
-    // The right secret still works, and the other app was never affected.
+    let r = az.token(ClientAuth::BasicWith(&mine.client_id, "tgs_guess"), &form).await;
+    r.oauth_error(429, "slow_down");
+    let retry: i64 = r.header("retry-after").expect("Retry-After").parse().unwrap();
+    // The right secret waits too, until the delay has passed; the other app was never affected.
+    az.token(ClientAuth::Basic(&mine), &form).await.expect(429);
     az.token(ClientAuth::Basic(&theirs), &form).await.expect(200);
+    az.clock.advance(retry);
     az.token(ClientAuth::Basic(&mine), &form).await.expect(200);
 }
 
@@ -226,4 +233,123 @@ async fn a_secrets_last_use_is_recorded_to_the_minute_not_at_every_token() {
     issue().await.expect(200);
     let later = last_used().await;
     assert_ne!(later, first, "{later} vs {first}");
+}
+
+// ---- RFC 7523: what an assertion must carry, and whom and what a machine app may ask for ----
+
+/// The answer to an assertion with `changes` made to a good one (a null value removes the claim).
+async fn assertion_with(az: &TestAuthz, app: &App, key: &EncodingKey, changes: Value) -> Reply {
+    let mut c = claims(az, app);
+    for (k, v) in changes.as_object().unwrap() {
+        if v.is_null() {
+            c.as_object_mut().unwrap().remove(k);
+        } else {
+            c[k] = v.clone();
+        }
+    }
+    bearer(az, app, &sign(key, Algorithm::ES256, None, &c)).await
+}
+
+#[track_caller]
+fn refused_because(r: &Reply, error: &str, words: &str) {
+    r.oauth_error(400, error);
+    let d = r.json()["error_description"].as_str().unwrap_or_default().to_string();
+    assert!(d.contains(words), "expected {words:?} in the description: {r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assertion_without_jti_is_refused() {
+    let az = TestAuthz::start().await;
+    let (app, key) = with_es256_key(&az).await;
+    refused_because(&assertion_with(&az, &app, &key, json!({"jti": null})).await, "invalid_grant", "jti");
+    refused_because(&assertion_with(&az, &app, &key, json!({"jti": ""})).await, "invalid_grant", "jti");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_jti_is_refused_until_the_assertion_expires() {
+    let az = TestAuthz::start().await;
+    let (app, key) = with_es256_key(&az).await;
+    let jti = random_string(12);
+    assertion_with(&az, &app, &key, json!({"jti": jti})).await.expect(200);
+    // The same id in another assertion (another exp), a little later.
+    az.clock.advance(30);
+    let r = assertion_with(&az, &app, &key, json!({"jti": jti, "exp": az.clock.now() + 60})).await;
+    refused_because(&r, "invalid_grant", "already used");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assertion_without_aud_or_with_another_aud_is_refused() {
+    let az = TestAuthz::start().await;
+    let (app, key) = with_es256_key(&az).await;
+    refused_because(&assertion_with(&az, &app, &key, json!({"aud": null})).await, "invalid_grant", "aud");
+    for aud in [json!("https://evil.example"), json!(["https://evil.example"]), json!(42)] {
+        refused_because(&assertion_with(&az, &app, &key, json!({"aud": aud})).await, "invalid_grant", "aud");
+    }
+    // The token endpoint is an accepted audience, as is the issuer.
+    let token_endpoint = format!("{ISSUER}/oauth2/token");
+    assertion_with(&az, &app, &key, json!({"aud": token_endpoint})).await.expect(200);
+    assertion_with(&az, &app, &key, json!({"aud": ["https://other.example", ISSUER]})).await.expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assertion_issued_or_valid_only_in_the_future_is_refused() {
+    let az = TestAuthz::start().await;
+    let (app, key) = with_es256_key(&az).await;
+    let now = az.clock.now();
+    refused_because(&assertion_with(&az, &app, &key, json!({"iat": now + 120})).await, "invalid_grant", "iat");
+    refused_because(&assertion_with(&az, &app, &key, json!({"nbf": now + 120})).await, "invalid_grant", "nbf");
+    refused_because(&assertion_with(&az, &app, &key, json!({"iat": "soon"})).await, "invalid_grant", "iat");
+    // Within the 30 s leeway for clock skew: accepted.
+    assertion_with(&az, &app, &key, json!({"iat": now + 20, "nbf": now + 20})).await.expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assertion_living_longer_than_five_minutes_is_refused() {
+    let az = TestAuthz::start().await;
+    let (app, key) = with_es256_key(&az).await;
+    let now = az.clock.now();
+    // Issued 10 minutes ago and still valid for a minute: 11 minutes of life.
+    let r = assertion_with(&az, &app, &key, json!({"iat": now - 600, "exp": now + 60})).await;
+    refused_because(&r, "invalid_grant", "longer than 5 minutes");
+    refused_because(&assertion_with(&az, &app, &key, json!({"exp": now + 301})).await, "invalid_grant", "exp");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assertion_naming_a_user_the_app_may_not_act_as_is_refused() {
+    let az = TestAuthz::start().await;
+    az.registry.add_user("bob", "bob-password", true).await.expect("add bob");
+    let (app, key) = with_es256_key(&az).await;
+    refused_because(&assertion_with(&az, &app, &key, json!({"sub": "bob"})).await, "invalid_grant", "jwt_subjects");
+    // An app with no jwt_subjects (the default) may act as nobody.
+    let plain = az.machine_app("Plain").await;
+    assert_eq!(plain.view["jwt_subjects"], json!([]));
+    let pk = TestKey::generate(Alg::ES256);
+    az.registry.add_key(&plain.client_id, &json!({"public_key": pk.public_pem})).await.unwrap();
+    let pk = EncodingKey::from_ec_pem(pk.private_pem.as_bytes()).unwrap();
+    refused_because(&assertion_with(&az, &plain, &pk, json!({})).await, "invalid_grant", "jwt_subjects");
+    // Once an admin allows bob, bob it is.
+    az.update_app(&app, json!({"jwt_subjects": ["alice", "bob"]})).await;
+    let r = assertion_with(&az, &app, &key, json!({"sub": "bob"})).await.expect(200);
+    assert_eq!(jwt_parts(r.json()["access_token"].as_str().unwrap()).1["sub"], "bob");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_the_app_may_not_have_is_refused_with_invalid_scope() {
+    let az = TestAuthz::start().await;
+    let (app, key) = with_es256_key(&az).await;
+    az.update_app(&app, json!({"scopes": ["api:read"]})).await;
+    let r = assertion_with(&az, &app, &key, json!({})).await.expect(200);
+    assert_eq!(r.json()["scope"], "api:read", "asking for nothing gets what the app may have");
+    let assertion = sign(&key, Algorithm::ES256, None, &claims(&az, &app));
+    let form = [("grant_type", JWT_BEARER), ("assertion", assertion.as_str()), ("scope", "api:write")];
+    refused_because(&az.token(ClientAuth::Basic(&app), &form).await, "invalid_scope", "api:write");
+    // Client credentials obey the same list.
+    let form = [("grant_type", "client_credentials"), ("scope", "api:read api:write")];
+    refused_because(&az.token(ClientAuth::Basic(&app), &form).await, "invalid_scope", "api:write");
+    let r = az.token(ClientAuth::Basic(&app), &[("grant_type", "client_credentials")]).await.expect(200);
+    assert_eq!(r.json()["scope"], "api:read");
+    // offline_access is never a machine app's, even when listed.
+    az.update_app(&app, json!({"scopes": ["api:read", "offline_access"]})).await;
+    let form = [("grant_type", "client_credentials"), ("scope", "offline_access")];
+    refused_because(&az.token(ClientAuth::Basic(&app), &form).await, "invalid_scope", "offline_access");
 }

@@ -85,11 +85,12 @@ async fn the_integrations_token_path_takes_a_form_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jwt_exchange_gives_an_access_token_the_edge_takes_in_a_session_id_header() {
     let az = TestAuthz::start().await;
-    let app = az.machine_app("Workfront integration").await;
+    let app = az.app(json!({"type": "machine", "name": "Workfront integration", "jwt_subjects": ["alice"]})).await;
     let key = TestKey::generate(Alg::RS256);
     az.registry.add_key(&app.client_id, &json!({"public_key": key.public_pem})).await.expect("add key");
     let claims = json!({
         "iss": app.client_id, "sub": "alice", "exp": az.clock.now() + 120, "jti": random_string(12),
+        "aud": format!("{ISSUER}/integrations/oauth2/api/v1/jwt/exchange"),
     });
     let jwt = jsonwebtoken::encode(
         &Header::new(Algorithm::RS256),

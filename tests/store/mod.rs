@@ -111,6 +111,8 @@ fn app(id: &str) -> AppRecord {
         developer_name: None,
         developer_email: None,
         privacy_policy_url: None,
+        jwt_subjects: Vec::new(),
+        scopes: None,
         created_at: NOW,
         updated_at: NOW,
     }

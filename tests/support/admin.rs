@@ -164,6 +164,8 @@ pub struct AdminServer {
     pub url: String,
     /// `http://127.0.0.1:PORT` of the proxy.
     pub proxy_url: String,
+    /// The clock the process decides every expiry with.
+    pub clock: ManualClock,
     shutdown: Shutdown,
     thread: Option<JoinHandle<()>>,
 }
@@ -172,10 +174,11 @@ impl AdminServer {
     /// Starts a process on `env`'s configuration and waits until the admin listener answers.
     pub async fn start(env: &AdminEnv) -> AdminServer {
         let toml = env.toml();
+        let clock = ManualClock::at_system_time();
+        let process_clock = clock.clone();
         let process = tokio::task::spawn_blocking(move || {
             let config = Config::from_toml(&toml, "test").unwrap_or_else(|e| panic!("{e}"));
-            let clock = ManualClock::at_system_time();
-            let options = Options { clock: Arc::new(clock), registry: Some(prometheus::Registry::new()) };
+            let options = Options { clock: Arc::new(process_clock), registry: Some(prometheus::Registry::new()) };
             tokengate::server::build(config, options).expect("tokengate builds")
         })
         .await
@@ -185,7 +188,7 @@ impl AdminServer {
         let shutdown = Shutdown::new();
         let stop = shutdown.clone();
         let thread = std::thread::spawn(move || process.run_until(stop));
-        let server = AdminServer { url, proxy_url, shutdown, thread: Some(thread) };
+        let server = AdminServer { url, proxy_url, clock, shutdown, thread: Some(thread) };
         server.wait_listening().await;
         server
     }

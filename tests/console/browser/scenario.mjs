@@ -228,6 +228,10 @@ try {
   const claims = { iss: machineId, sub: USER, aud: ISSUER, iat: CLOCK_NOW, exp: CLOCK_NOW + 120, jti: crypto.randomUUID() };
   const signingInput = `${b64url({ alg: 'RS256', typ: 'JWT' })}.${b64url(claims)}`;
   const assertion = `${signingInput}.${crypto.sign('RSA-SHA256', Buffer.from(signingInput), privateKey).toString('base64url')}`;
+  // An app acts as a user only once an administrator lists them in its settings.
+  await page.fill('#jwt_subjects', USER);
+  await submit('button:text-is("Save")');
+  assert.equal(await text('.flash'), 'Saved.');
   const bearer = await fetch(TOKEN_URL, {
     method: 'POST',
     headers: {
