@@ -356,8 +356,8 @@ impl AuthServer {
         // cannot lock that client out everywhere.
         let address = throttle::address_key(ip);
         let mut keys = vec![
-            throttle::Key::new(format!("client:{client_id}@{address}"), CLIENT_FREE_FAILURES),
-            throttle::Key::new(format!("client-address:{address}"), CLIENT_ADDRESS_FREE_FAILURES),
+            throttle::Key::failures_only(format!("client:{client_id}@{address}"), CLIENT_FREE_FAILURES),
+            throttle::Key::failures_only(format!("client-address:{address}"), CLIENT_ADDRESS_FREE_FAILURES),
         ];
         match (app, secret) {
             (Some(app), Some(secret)) if app.app_type != AppType::Spa => {

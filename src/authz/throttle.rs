@@ -18,12 +18,20 @@ const FORGET_AFTER: Duration = Duration::from_secs(900);
 pub struct Key {
     name: String,
     free: u32,
+    /// Whether attempts still running count as failures (passwords, which can be guessed), or only failures do
+    /// (client secrets: 256 random bits, and many concurrent token requests of one client are normal).
+    count_in_flight: bool,
 }
 
 impl Key {
-    /// A key allowing `free` failures before it is slowed.
+    /// A key allowing `free` failures before it is slowed, counting running attempts as failures.
     pub fn new(name: impl Into<String>, free: u32) -> Self {
-        Key { name: name.into(), free }
+        Key { name: name.into(), free, count_in_flight: true }
+    }
+
+    /// A key allowing `free` failures, where only failures count: concurrent attempts never make each other wait.
+    pub fn failures_only(name: impl Into<String>, free: u32) -> Self {
+        Key { name: name.into(), free, count_in_flight: false }
     }
 }
 
@@ -85,11 +93,11 @@ impl Throttle {
         let mut wait = 0i64;
         for k in &keys {
             let c = self.counts.get(&k.name).unwrap_or_default();
-            let counted = c.failures + c.in_flight;
-            if counted >= k.free {
+            let in_flight = if k.count_in_flight { c.in_flight } else { 0 };
+            if c.failures + in_flight >= k.free {
                 // Over the free attempts: one at a time, and only once the delay since the last failure is over.
                 let owed = self.owed(&c, k.free, now);
-                wait = wait.max(if c.in_flight > 0 { owed.max(1) } else { owed });
+                wait = wait.max(if in_flight > 0 { owed.max(1) } else { owed });
             }
         }
         if wait > 0 {

@@ -70,3 +70,29 @@ async fn a_victim_at_another_address_signs_in_while_an_attacker_hammers_their_na
     let page = victim.get(&path).await.expect(200);
     victim.login(&page, "alice", ALICE_PASSWORD).await.expect(200);
 }
+
+/// Regression: every client authentication in flight counted as a failure, so a client making more than a few token
+/// requests at once with its right secret was answered 429 (seen as a failing multi-instance refresh test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_token_requests_of_one_client_with_its_right_secret_are_never_throttled() {
+    let az = TestAuthz::start().await;
+    let app = az.machine_app("Batch").await;
+    let mut requests = Vec::new();
+    for _ in 0..32 {
+        let (url, id, secret) = (az.url.clone(), app.client_id.clone(), app.secret().to_string());
+        requests.push(tokio::spawn(async move {
+            http()
+                .post(format!("{url}/oauth2/token"))
+                .header("authorization", basic(&id, &secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    for r in requests {
+        assert_eq!(r.await.unwrap(), 200);
+    }
+}
