@@ -1,6 +1,6 @@
 //! The admin API: JSON over HTTP on its own listener, for administrators only (HTTP Basic with an admin's password,
 //! or an admin API token). Every operation is a call into the [`Registry`]; errors map to HTTP in [`ApiError`].
-//! Cross-site requests are refused ([`same_origin_only`]), and every body must be JSON (the logo's PUT: an image),
+//! Cross-site requests are refused (`same_origin_only`), and every body must be JSON (the logo's PUT: an image),
 //! which no HTML form can send.
 
 use std::sync::Mutex;
