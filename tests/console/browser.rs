@@ -14,33 +14,12 @@ use std::time::{Duration, Instant};
 use super::{start, ROOT, ROOT_PASSWORD};
 use crate::support::authz::{Clock, ALICE_PASSWORD, ISSUER};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const SKIPPED: &str = "SKIPPED: console browser tests need chromium and npm ci in tests/console/browser (see README)";
-
-fn missing(dir: &Path) -> Option<String> {
-    if !Path::new(CHROMIUM).exists() {
-        return Some(format!("{CHROMIUM} is not installed"));
-    }
-    if !dir.join("node_modules/playwright-core/package.json").exists() {
-        return Some(format!("{} has no node_modules/playwright-core", dir.display()));
-    }
-    if std::process::Command::new("node").arg("--version").output().is_err() {
-        return Some("node is not installed".into());
-    }
-    None
-}
-
 #[tokio::test]
 async fn the_console_works_in_headless_chromium() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/browser");
-    if let Some(why) = missing(&dir) {
-        assert!(
-            std::env::var("TOKENGATE_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "TOKENGATE_REQUIRE_BROWSER=1 but {why}: install chromium and run `npm ci --prefix tests/console/browser`"
-        );
-        println!("{SKIPPED} ({why})");
+    if crate::support::browser::skip("the console's browser test") {
         return;
     }
+    let dir = crate::support::browser::playwright_dir();
     let az = start().await;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -64,7 +43,7 @@ async fn the_console_works_in_headless_chromium() {
         .env("CLOCK_NOW", az.clock.now().to_string())
         .env("SCREENSHOTS", &shots)
         .env("PROFILE_DIR", profile.path())
-        .env("CHROMIUM", CHROMIUM)
+        .env("CHROMIUM", crate::support::browser::CHROMIUM)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(300), run)

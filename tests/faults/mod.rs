@@ -183,6 +183,27 @@ extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
 
+/// A configuration for the reload tests: the built-in server, one external issuer, one route needing `scope`.
+fn reloadable(
+    dir: &std::path::Path,
+    id: u64,
+    upstream: &TestUpstream,
+    issuer: &TestIssuer,
+    scope: &str,
+    metrics: &str,
+) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\npid_file = \"/tmp/tg-hup-{id}.pid\"\nupgrade_sock = \"/tmp/tg-hup-{id}.sock\"\ngrace_period_secs = 0\n\
+         [metrics]\nlisten = \"{metrics}\"\n[upstream]\nurl = \"{}\"\n\
+         [authorization_server]\nenabled = true\nissuer = \"https://tg.test\"\ndatabase = \"{}\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+         [[auth.issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\nalgorithms = [\"ES256\"]\n\
+         [[routes]]\npath = \"/api/\"\nscopes = [\"{scope}\"]\n",
+        upstream.url(),
+        dir.join("tokengate.db").display(),
+        issuer.issuer_url()
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_routes_and_a_bad_file_is_refused_while_the_old_one_serves() {
     let issuer = TestIssuer::start().await;
@@ -190,22 +211,8 @@ async fn sighup_reloads_routes_and_a_bad_file_is_refused_while_the_old_one_serve
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.toml");
     let id: u64 = rand::random();
-    let write = |scope: &str| {
-        std::fs::write(
-            &path,
-            format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\npid_file = \"/tmp/tg-hup-{id}.pid\"\nupgrade_sock = \"/tmp/tg-hup-{id}.sock\"\ngrace_period_secs = 0\n\
-                 [metrics]\nlisten = \"off\"\n[upstream]\nurl = \"{}\"\n\
-                 [authorization_server]\nenabled = true\nissuer = \"https://tg.test\"\ndatabase = \"{}\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
-                 [[auth.issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\nalgorithms = [\"ES256\"]\n\
-                 [[routes]]\npath = \"/api/\"\nscopes = [\"{scope}\"]\n",
-                upstream.url(),
-                dir.path().join("tokengate.db").display(),
-                issuer.issuer_url()
-            ),
-        )
-        .unwrap()
-    };
+    let write =
+        |scope: &str| std::fs::write(&path, reloadable(dir.path(), id, &upstream, &issuer, scope, "off")).unwrap();
     write("api:read");
     let served = serve(&path);
     let url = format!("http://{}/api/x", served.addrs["proxy"]);
@@ -337,20 +344,7 @@ async fn reloads_stop_the_key_refresh_of_the_configuration_they_replace() {
     let path = dir.path().join("t.toml");
     let id: u64 = rand::random();
     let write = |scope: &str| {
-        std::fs::write(
-            &path,
-            format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\npid_file = \"/tmp/tg-rl-{id}.pid\"\nupgrade_sock = \"/tmp/tg-rl-{id}.sock\"\ngrace_period_secs = 0\n\
-                 [metrics]\nlisten = \"127.0.0.1:0\"\n[upstream]\nurl = \"{}\"\n\
-                 [authorization_server]\nenabled = true\nissuer = \"https://tg.test\"\ndatabase = \"{}\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
-                 [[auth.issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\nalgorithms = [\"ES256\"]\n\
-                 [[routes]]\npath = \"/api/\"\nscopes = [\"{scope}\"]\n",
-                upstream.url(),
-                dir.path().join("tokengate.db").display(),
-                issuer.issuer_url()
-            ),
-        )
-        .unwrap()
+        std::fs::write(&path, reloadable(dir.path(), id, &upstream, &issuer, scope, "127.0.0.1:0")).unwrap()
     };
     write("api:read");
     let served = serve(&path);

@@ -116,21 +116,6 @@ async fn token_and_revoke_answer_cors_only_for_a_single_page_apps_registered_ori
     allowed(&post_from(&az, "/oauth2/revoke", SPA_ORIGIN, &revoke).await.expect(200), SPA_ORIGIN);
 }
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn browser_missing(dir: &Path) -> Option<String> {
-    if !Path::new(CHROMIUM).exists() {
-        return Some(format!("{CHROMIUM} is not installed"));
-    }
-    if !dir.join("node_modules/playwright-core/package.json").exists() {
-        return Some(format!("{} has no node_modules/playwright-core", dir.display()));
-    }
-    if std::process::Command::new("node").arg("--version").output().is_err() {
-        return Some("node is not installed".into());
-    }
-    None
-}
-
 /// The single-page app: one HTML page, served for every path on its own listener.
 fn spa_page(client_id: &str, authz: &str, redirect: &str) -> String {
     let config = json!({"client_id": client_id, "authz": authz, "redirect": redirect}).to_string();
@@ -202,17 +187,10 @@ fn serve_page(listener: tokio::net::TcpListener, page: String) -> tokio::task::J
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_page_app_on_another_origin_redeems_its_code_with_pkce_in_chromium() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/browser");
-    if let Some(why) = browser_missing(&dir) {
-        assert!(
-            std::env::var("TOKENGATE_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "TOKENGATE_REQUIRE_BROWSER=1 but {why}: install chromium and run `npm ci --prefix tests/console/browser`"
-        );
-        println!(
-            "SKIPPED: the cross-origin single-page app test needs chromium and npm ci in tests/console/browser ({why})"
-        );
+    if crate::support::browser::skip("the cross-origin single-page app test") {
         return;
     }
+    let dir = crate::support::browser::playwright_dir();
     let az = TestAuthz::start().await;
     // The authorization server is on 127.0.0.1, the app on localhost: two origins.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -230,7 +208,7 @@ async fn a_single_page_app_on_another_origin_redeems_its_code_with_pkce_in_chrom
         .env("USER_NAME", "alice")
         .env("USER_PASSWORD", ALICE_PASSWORD)
         .env("PROFILE_DIR", profile.path())
-        .env("CHROMIUM", CHROMIUM)
+        .env("CHROMIUM", crate::support::browser::CHROMIUM)
         .env("PLAYWRIGHT_DIR", &dir)
         .kill_on_drop(true)
         .output();

@@ -14,6 +14,7 @@ pub mod gateway;
 pub use gateway::{client, json, GatewayConfig, Stack, TestGateway, AUDIENCE};
 pub mod admin;
 pub mod authz;
+pub mod browser;
 pub mod postgres;
 pub mod process;
 pub use process::{serve, serve_with, Served};
