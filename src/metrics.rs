@@ -286,3 +286,24 @@ impl<F: Fn(&prometheus::IntGaugeVec) + Send + Sync> Collector for OnScrape<F> {
         self.gauges.collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `RouteHandles` indexes its counters by `outcome as usize`: each outcome must sit at its own position in
+    /// `Outcome::ALL`, or a request would be counted under another outcome's label.
+    #[test]
+    fn every_outcome_is_counted_under_its_own_label() {
+        for (i, o) in Outcome::ALL.iter().enumerate() {
+            assert_eq!(*o as usize, i, "{o}");
+        }
+        let m = EdgeMetrics::new();
+        let h = m.route("r");
+        for o in Outcome::ALL {
+            h.count(o);
+            let n = m.requests.with_label_values(&["r", o.label()]).get();
+            assert_eq!(n, 1, "{o}");
+        }
+    }
+}

@@ -50,12 +50,12 @@ impl Reloader {
         let path = self.path.as_ref().ok_or("running on the embedded default configuration: nothing to reload")?;
         let config = Config::load(path, true).map_err(|e| e.to_string())?;
         let current = self.edge.load_full();
-        let mut builder =
-            Edge::builder(config.edge.clone()).clock(self.clock.clone()).shared_metrics(current.shared_metrics());
-        if let Some(az) = &self.local {
-            builder = builder.local_issuer(az.issuer_config(), az.clone());
-        }
-        let edge = builder.build();
+        let edge = crate::server::build_edge(
+            &config.edge,
+            self.clock.clone(),
+            self.local.as_ref(),
+            Some(current.shared_metrics()),
+        );
         let (stop, watch) = tokio::sync::watch::channel(false);
         let background = edge.clone();
         tokio::spawn(async move { background.run_background(watch).await });

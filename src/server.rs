@@ -60,6 +60,24 @@ pub async fn open_registry(
     Ok(crate::registry::Registry::new(Arc::new(store), clock, cfg.max_apps))
 }
 
+/// The edge of this process: `[auth]` and `[[routes]]`, trusting the built-in authorization server when it runs, and
+/// counting in `metrics` (those of the edge it replaces, on a reload).
+pub(crate) fn build_edge(
+    cfg: &crate::config::EdgeConfig,
+    clock: Arc<dyn Clock>,
+    local: Option<&Arc<crate::authz::AuthServer>>,
+    metrics: Option<Arc<crate::metrics::EdgeMetrics>>,
+) -> Edge {
+    let mut builder = Edge::builder(cfg.clone()).clock(clock);
+    if let Some(az) = local {
+        builder = builder.local_issuer(az.issuer_config(), az.clone());
+    }
+    if let Some(m) = metrics {
+        builder = builder.shared_metrics(m);
+    }
+    builder.build()
+}
+
 /// Binds a listener; the error names the address.
 pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let l =
@@ -131,11 +149,7 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
         auth_server = Some(server_az);
     }
 
-    let mut builder = Edge::builder(config.edge.clone()).clock(options.clock.clone());
-    if let Some(az) = &auth_server {
-        builder = builder.local_issuer(az.issuer_config(), az.clone());
-    }
-    let edge = builder.build();
+    let edge = build_edge(&config.edge, options.clock.clone(), auth_server.as_ref(), None);
     let registry_metrics = options.registry.unwrap_or_else(|| prometheus::default_registry().clone());
     edge.register_metrics(&registry_metrics).map_err(|e| std::io::Error::other(format!("metrics: {e}")))?;
     if let Some(az) = &auth_server {

@@ -112,11 +112,6 @@ fn specs(kind: &str) -> Vec<&'static Spec> {
     }
 }
 
-/// Whether the settings form of `kind` has an input for `field`.
-pub fn has_field(kind: &str, field: &str) -> bool {
-    specs(kind).iter().any(|s| s.name == field)
-}
-
 /// A field's value as the form shows it, from the app's view.
 fn shown(view: &Value, name: &str) -> String {
     match &view[name] {

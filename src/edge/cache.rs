@@ -84,11 +84,6 @@ impl TokenCache {
         self.cache.entry_count()
     }
 
-    /// Removes every entry.
-    pub fn clear(&self) {
-        self.cache.invalidate_all();
-    }
-
     /// Runs pending evictions (tests and metrics).
     pub async fn sync(&self) {
         self.cache.run_pending_tasks().await;

@@ -247,12 +247,6 @@ impl Edge {
         self.inner.issuers.iter().all(|i| i.keys.ready())
     }
 
-    /// Forgets every cached decision (after a revocation of an external token is known, or for tests).
-    pub fn clear_caches(&self) {
-        self.inner.jwt_cache.clear();
-        self.inner.opaque_cache.clear();
-    }
-
     /// Loads and refreshes every issuer's keys until `shutdown` changes.
     pub async fn run_background(&self, shutdown: tokio::sync::watch::Receiver<bool>) {
         let tasks: Vec<_> = self

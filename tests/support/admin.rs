@@ -42,8 +42,6 @@ pub struct AdminEnv {
     dir: tempfile::TempDir,
     /// The configuration file, as passed to `tokengate --config`.
     pub config_path: PathBuf,
-    /// The SQLite database file.
-    pub db_path: PathBuf,
 }
 
 impl AdminEnv {
@@ -65,7 +63,7 @@ impl AdminEnv {
             db_path.display()
         );
         std::fs::write(&config_path, toml).expect("write config");
-        AdminEnv { dir, config_path, db_path }
+        AdminEnv { dir, config_path }
     }
 
     /// The temporary directory.
@@ -162,8 +160,6 @@ impl AdminEnv {
 pub struct AdminServer {
     /// `http://127.0.0.1:PORT` of the admin listener.
     pub url: String,
-    /// `http://127.0.0.1:PORT` of the proxy.
-    pub proxy_url: String,
     /// The clock the process decides every expiry with.
     pub clock: ManualClock,
     shutdown: Shutdown,
@@ -184,11 +180,10 @@ impl AdminServer {
         .await
         .expect("build thread");
         let url = format!("http://{}", process.admin_addr.expect("admin listener"));
-        let proxy_url = format!("http://{}", process.proxy_addr);
         let shutdown = Shutdown::new();
         let stop = shutdown.clone();
         let thread = std::thread::spawn(move || process.run_until(stop));
-        let server = AdminServer { url, proxy_url, clock, shutdown, thread: Some(thread) };
+        let server = AdminServer { url, clock, shutdown, thread: Some(thread) };
         server.wait_listening().await;
         server
     }
@@ -526,7 +521,6 @@ pub fn is_recent(v: &Value) -> bool {
 
 /// A key pair made in the test.
 pub struct TestKey {
-    pub alg: Alg,
     /// `-----BEGIN PUBLIC KEY-----` (SPKI).
     pub public_pem: String,
     /// `-----BEGIN PRIVATE KEY-----` (PKCS#8).
@@ -562,7 +556,6 @@ impl TestKey {
                 kp.sign(&RSA_PKCS1_SHA256, &rng, &tbs, &mut sig).expect("RSA sign");
                 let cert = certificate(tbs, &SHA256_WITH_RSA, &sig);
                 TestKey {
-                    alg,
                     public_pem: pem("PUBLIC KEY", spki.as_ref()),
                     private_pem: pem("PRIVATE KEY", pkcs8.as_ref()),
                     certificate_pem: Some(pem("CERTIFICATE", &cert)),
@@ -585,7 +578,6 @@ impl TestKey {
                 let sig = kp.sign(&rng, &tbs).expect("EC sign");
                 let cert = certificate(tbs, &ECDSA_WITH_SHA256, sig.as_ref());
                 TestKey {
-                    alg,
                     public_pem: pem("PUBLIC KEY", spki.as_ref()),
                     private_pem: pem("PRIVATE KEY", doc.as_ref()),
                     certificate_pem: Some(pem("CERTIFICATE", &cert)),
@@ -602,7 +594,6 @@ impl TestKey {
                 let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(kp.public_key().as_ref())});
                 let private_jwk = with(jwk.clone(), json!({"d": b64url(seed)}));
                 TestKey {
-                    alg,
                     public_pem: pem("PUBLIC KEY", spki.as_ref()),
                     private_pem: pem("PRIVATE KEY", doc.as_ref()),
                     certificate_pem: None,

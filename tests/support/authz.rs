@@ -530,11 +530,6 @@ impl Browser {
         self.jar.lock().unwrap().iter().find(|c| c.name == name).map(|c| c.value.clone())
     }
 
-    /// Names of the cookies held.
-    pub fn cookie_names(&self) -> Vec<String> {
-        self.jar.lock().unwrap().iter().map(|c| c.name.clone()).collect()
-    }
-
     /// Sets (or replaces) a cookie, as a tampering client would.
     pub fn set_cookie(&self, name: &str, value: &str, path: &str) {
         let mut jar = self.jar.lock().unwrap();
@@ -688,9 +683,10 @@ impl std::io::Write for Sink {
 /// Whether some [`LogCapture`] is alive: log lines are formatted and kept only then.
 static CAPTURING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Captures the log lines (DEBUG and above) of this whole test process while the returned guard lives. The first call
-/// installs the process's global subscriber; `None` when another one was installed first (logs cannot be captured).
-pub fn capture_logs() -> Option<LogCapture> {
+/// Captures the log lines (DEBUG and above, Pingora's `log` records included) of this whole test process while the
+/// returned guard lives. The first call installs the process's global subscriber; panics when another one was
+/// installed first, so that a test about logs never passes without reading them.
+pub fn capture_logs() -> LogCapture {
     use std::sync::atomic::Ordering;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::Layer as _;
@@ -712,10 +708,11 @@ pub fn capture_logs() -> Option<LogCapture> {
             // `try_init` also routes the `log` records of Pingora's own error lines into tracing.
             tracing_subscriber::util::SubscriberInitExt::try_init(subscriber).ok().map(|()| buf)
         })
-        .clone()?;
+        .clone()
+        .expect("another global log subscriber was installed first: logs cannot be captured");
     CAPTURING.fetch_add(1, Ordering::SeqCst);
     let from = buf.lock().unwrap().len();
-    Some(LogCapture { buf, from })
+    LogCapture { buf, from }
 }
 
 /// Captured log text; capturing stops when the last one is dropped.

@@ -1,6 +1,5 @@
 //! Test fixtures shared by the integration tests: a test authorization server
 //! ([`TestIssuer`]) and a test upstream ([`TestUpstream`]).
-#![allow(dead_code, unused_imports)]
 
 pub mod issuer;
 pub mod upstream;
@@ -8,7 +7,7 @@ pub mod upstream;
 pub use issuer::{
     b64url, ensure_crypto_provider, forge_hs256, forge_unsigned, now, Alg, Claims, DiscoveryMode, Fault, TestIssuer,
 };
-pub use upstream::{Seen, TestUpstream, UpstreamMode};
+pub use upstream::{TestUpstream, UpstreamMode};
 
 pub mod gateway;
 pub use gateway::{client, json, GatewayConfig, Stack, TestGateway, AUDIENCE};
