@@ -22,7 +22,7 @@ use url::Url;
 
 use super::bridge::{ClientIp, Tls};
 use super::token::{parse_scope, Params};
-use super::{pages, AuthServer, CODE_TTL_SECS, SESSION_TTL_SECS};
+use super::{pages, AuthServer, ErrorCode, CODE_TTL_SECS, SESSION_TTL_SECS};
 use crate::registry::credentials;
 use crate::registry::RegistryError;
 use crate::store::{AppRecord, AppType, CodeRecord};
@@ -119,12 +119,12 @@ impl AuthServer {
         r
     }
 
-    fn redirect_error(&self, p: &Pending, error: &str, description: &str) -> Response {
-        self.redirect(p, &[("error", error), ("error_description", description)])
+    fn redirect_error(&self, p: &Pending, error: ErrorCode, description: &str) -> Response {
+        self.redirect(p, &[("error", error.as_str()), ("error_description", description)])
     }
 
     fn redirect_unavailable(&self, p: &Pending) -> Response {
-        self.redirect_error(p, "temporarily_unavailable", "the authorization server cannot reach its database")
+        self.redirect_error(p, ErrorCode::TemporarilyUnavailable, "the authorization server cannot reach its database")
     }
 
     /// `None` when the client address may make one more sign-in request (`/authorize`, the login form) now, else the
@@ -214,7 +214,7 @@ impl AuthServer {
             scope: Vec::new(),
             code_challenge: None,
         };
-        let invalid = |p: &Pending, d: &str| self.redirect_error(p, "invalid_request", d);
+        let invalid = |p: &Pending, d: &str| self.redirect_error(p, ErrorCode::InvalidRequest, d);
         if state.is_some_and(|s| s.len() > MAX_STATE_BYTES) {
             return Err(invalid(&p, &format!("state is longer than {MAX_STATE_BYTES} bytes")));
         }
@@ -225,14 +225,22 @@ impl AuthServer {
             return Err(invalid(&p, &format!("nonce is longer than {MAX_NONCE_BYTES} bytes")));
         }
         if get("response_type") != Some("code") {
-            return Err(self.redirect_error(&p, "unsupported_response_type", "only response_type=code is supported"));
+            return Err(self.redirect_error(
+                &p,
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
         }
         let scope = match get("scope") {
             Some(sc) => parse_scope(sc),
             None => self.cfg.default_scopes.clone(),
         };
         if let Some(bad) = scope.iter().find(|x| !self.cfg.scopes.contains(x)) {
-            return Err(self.redirect_error(&p, "invalid_scope", &format!("`{bad}` is not a scope of this server")));
+            return Err(self.redirect_error(
+                &p,
+                ErrorCode::InvalidScope,
+                &format!("`{bad}` is not a scope of this server"),
+            ));
         }
         p.scope = scope;
         match (get("code_challenge"), get("code_challenge_method")) {
@@ -476,7 +484,7 @@ pub async fn consent(State(s): State<Arc<AuthServer>>, headers: HeaderMap, body:
             if let Err(r) = s.answer_once(&form, &p).await {
                 return r;
             }
-            s.redirect_error(&p, "access_denied", "the user denied the request")
+            s.redirect_error(&p, ErrorCode::AccessDenied, "the user denied the request")
         }
         _ => pages::error(StatusCode::BAD_REQUEST, "Choose Allow or Deny."),
     }

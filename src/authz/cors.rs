@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::token::Params;
-use super::{AuthServer, OAuthError};
+use super::{AuthServer, ErrorCode, OAuthError};
 use crate::store::{AppRecord, AppType};
 
 /// Largest body read to find the client of a cross-origin request (the listener refuses larger ones anyway).
@@ -52,7 +52,7 @@ pub async fn cors(State(s): State<Arc<AuthServer>>, req: Request, next: Next) ->
         Some(origin) => {
             let (parts, body) = req.into_parts();
             let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-                return OAuthError::bad("invalid_request", "the request body is too large").into_response();
+                return OAuthError::bad(ErrorCode::InvalidRequest, "the request body is too large").into_response();
             };
             let client = client_id(&parts.headers, &bytes);
             let mut r = next.run(Request::from_parts(parts, Body::from(bytes))).await;
@@ -88,7 +88,7 @@ async fn preflight(s: &AuthServer, headers: &HeaderMap, origin: &str) -> Respons
     if !post || !apps.iter().any(|a| spa_origin(a, origin)) {
         return OAuthError {
             status: StatusCode::FORBIDDEN,
-            error: "invalid_request",
+            error: ErrorCode::InvalidRequest,
             description: "cross-origin requests are allowed only from a single-page app's redirect origin".into(),
             basic_challenge: false,
             retry_after: None,

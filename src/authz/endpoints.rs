@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::bridge::ClientIp;
 use super::token::Params;
-use super::{AuthServer, OAuthError};
+use super::{AuthServer, ErrorCode, OAuthError};
 use crate::registry::credentials;
 use crate::store::AppRecord;
 
@@ -67,7 +67,8 @@ impl AuthServer {
     }
 
     async fn introspect(&self, app: &AppRecord, params: &Params) -> Result<Value, OAuthError> {
-        let token = params.get("token").ok_or_else(|| OAuthError::bad("invalid_request", "`token` is required"))?;
+        let token =
+            params.get("token").ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, "`token` is required"))?;
         let inactive = json!({"active": false});
         Ok(match self.own_token(token).await? {
             // An app learns only about its own tokens.
@@ -88,7 +89,8 @@ impl AuthServer {
     }
 
     async fn revoke_token(&self, app: &AppRecord, params: &Params) -> Result<(), OAuthError> {
-        let token = params.get("token").ok_or_else(|| OAuthError::bad("invalid_request", "`token` is required"))?;
+        let token =
+            params.get("token").ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, "`token` is required"))?;
         match self.own_token(token).await? {
             Some(Own::Access(c)) if c.get("client_id").and_then(Value::as_str) == Some(app.client_id.as_str()) => {
                 let jti = c.get("jti").and_then(Value::as_str).unwrap_or_default();
@@ -184,7 +186,7 @@ pub async fn logo(State(s): State<Arc<AuthServer>>, Path(client_id): Path<String
             .into_response(),
         Err(crate::registry::RegistryError::NotFound(_)) => OAuthError {
             status: http::StatusCode::NOT_FOUND,
-            error: "not_found",
+            error: ErrorCode::NotFound,
             description: "this app has no uploaded logo".into(),
             basic_challenge: false,
             retry_after: None,

@@ -7,6 +7,7 @@ mod authorize;
 pub mod bridge;
 mod cors;
 mod endpoints;
+mod error;
 pub(crate) mod pages;
 pub mod revocation;
 pub mod signing;
@@ -17,17 +18,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use jsonwebtoken::Algorithm;
-use serde_json::json;
 
 use crate::clock::Clock;
 use crate::config::{AuthorizationServerConfig, IssuerConfig};
 use crate::edge::{Identity, LocalIssuer};
 use crate::registry::{Registry, RevocationHook};
 use crate::store::{AppRecord, AppType, Store};
+pub use error::{ErrorCode, OAuthError};
 use revocation::Revocations;
 use signing::SigningKeys;
 
@@ -37,118 +37,6 @@ pub fn is_own_path(path: &str) -> bool {
         || path == "/.well-known/oauth-authorization-server"
         || path == "/.well-known/openid-configuration"
         || path.starts_with("/integrations/oauth2/")
-}
-
-/// An OAuth error answer (RFC 6749 5.2), JSON with `Cache-Control: no-store`.
-#[derive(Debug)]
-pub struct OAuthError {
-    status: StatusCode,
-    error: &'static str,
-    description: String,
-    basic_challenge: bool,
-    retry_after: Option<u64>,
-}
-
-impl OAuthError {
-    /// An error with status 400.
-    pub fn bad(error: &'static str, description: impl Into<String>) -> Self {
-        OAuthError {
-            status: StatusCode::BAD_REQUEST,
-            error,
-            description: description.into(),
-            basic_challenge: false,
-            retry_after: None,
-        }
-    }
-
-    /// `invalid_client`: 401, with a Basic challenge when the client tried Basic.
-    pub fn invalid_client(basic: bool) -> Self {
-        OAuthError {
-            status: StatusCode::UNAUTHORIZED,
-            error: "invalid_client",
-            description: "client authentication failed".into(),
-            basic_challenge: basic,
-            retry_after: None,
-        }
-    }
-
-    /// Over the client's token rate limit: 429 with `Retry-After` (RFC 6585).
-    pub fn too_many(retry_after_secs: u64) -> Self {
-        OAuthError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            error: "slow_down",
-            description: format!("too many token requests: retry in {retry_after_secs} s"),
-            basic_challenge: false,
-            retry_after: Some(retry_after_secs),
-        }
-    }
-
-    /// Too many failed authentications for this client or from this address: 429 with `Retry-After`, refused
-    /// before any check.
-    pub fn throttled(retry_after_secs: u64) -> Self {
-        OAuthError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            error: "slow_down",
-            description: format!("too many failed attempts: retry in {retry_after_secs} s"),
-            basic_challenge: false,
-            retry_after: Some(retry_after_secs),
-        }
-    }
-
-    /// A storage failure: 503.
-    pub fn unavailable(e: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %e, "authorization server: storage failed");
-        OAuthError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            error: "temporarily_unavailable",
-            description: "the authorization server cannot reach its database".into(),
-            basic_challenge: false,
-            retry_after: None,
-        }
-    }
-}
-
-impl From<crate::store::StoreError> for OAuthError {
-    fn from(e: crate::store::StoreError) -> Self {
-        Self::unavailable(e)
-    }
-}
-
-impl From<crate::registry::RegistryError> for OAuthError {
-    fn from(e: crate::registry::RegistryError) -> Self {
-        match e {
-            crate::registry::RegistryError::Throttled(secs) => Self::throttled(secs),
-            crate::registry::RegistryError::Busy => OAuthError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                error: "temporarily_unavailable",
-                description: "too many password checks at once: retry in a moment".into(),
-                basic_challenge: false,
-                retry_after: Some(1),
-            },
-            other => Self::unavailable(other),
-        }
-    }
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let mut r = (
-            self.status,
-            [(http::header::CACHE_CONTROL, "no-store"), (http::header::PRAGMA, "no-cache")],
-            Json(json!({"error": self.error, "error_description": self.description})),
-        )
-            .into_response();
-        if let Some(secs) = self.retry_after {
-            if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
-                r.headers_mut().insert(http::header::RETRY_AFTER, v);
-            }
-        }
-        if self.basic_challenge {
-            r.headers_mut()
-                .insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Basic realm=\"tokengate\""));
-        }
-        r
-    }
 }
 
 /// The authorization server.
@@ -280,7 +168,7 @@ impl AuthServer {
             .fallback(|| async {
                 OAuthError {
                     status: StatusCode::NOT_FOUND,
-                    error: "not_found",
+                    error: ErrorCode::NotFound,
                     description: "no such endpoint".into(),
                     basic_challenge: false,
                     retry_after: None,
@@ -338,11 +226,14 @@ impl AuthServer {
         let (client_id, secret, via_basic) = match basic {
             Some(decoded) => {
                 if params.get("client_secret").is_some() {
-                    return Err(OAuthError::bad("invalid_request", "use one client authentication method"));
+                    return Err(OAuthError::bad(ErrorCode::InvalidRequest, "use one client authentication method"));
                 }
                 let (id, secret) = decoded.map_err(|()| OAuthError::invalid_client(true))?;
                 if params.get("client_id").is_some_and(|c| c != id) {
-                    return Err(OAuthError::bad("invalid_request", "client_id differs from the authenticated client"));
+                    return Err(OAuthError::bad(
+                        ErrorCode::InvalidRequest,
+                        "client_id differs from the authenticated client",
+                    ));
                 }
                 (id, Some(secret), true)
             }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::bridge::ClientIp;
-use super::{AuthServer, OAuthError, ASSERTION_LEEWAY_SECS, ASSERTION_MAX_LIFETIME_SECS};
+use super::{AuthServer, ErrorCode, OAuthError, ASSERTION_LEEWAY_SECS, ASSERTION_MAX_LIFETIME_SECS};
 use crate::registry::credentials;
 use crate::store::{AppRecord, AppType, GrantRecord, Redemption, RefreshRecord};
 
@@ -31,14 +31,15 @@ impl Params {
             .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
         let pairs: Vec<(String, String)> = if json {
             let v: Value = serde_json::from_slice(body)
-                .map_err(|_| OAuthError::bad("invalid_request", "the body is not valid JSON"))?;
-            let obj =
-                v.as_object().ok_or_else(|| OAuthError::bad("invalid_request", "the body must be a JSON object"))?;
+                .map_err(|_| OAuthError::bad(ErrorCode::InvalidRequest, "the body is not valid JSON"))?;
+            let obj = v
+                .as_object()
+                .ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, "the body must be a JSON object"))?;
             obj.iter()
                 .map(|(k, v)| match v {
                     Value::String(s) => Ok((k.clone(), s.clone())),
                     Value::Number(n) => Ok((k.clone(), n.to_string())),
-                    _ => Err(OAuthError::bad("invalid_request", format!("`{k}` must be a string"))),
+                    _ => Err(OAuthError::bad(ErrorCode::InvalidRequest, format!("`{k}` must be a string"))),
                 })
                 .collect::<Result<_, _>>()?
         } else {
@@ -47,7 +48,7 @@ impl Params {
         let mut seen = std::collections::HashSet::new();
         for (k, _) in &pairs {
             if !seen.insert(k.as_str()) {
-                return Err(OAuthError::bad("invalid_request", format!("`{k}` is repeated")));
+                return Err(OAuthError::bad(ErrorCode::InvalidRequest, format!("`{k}` is repeated")));
             }
         }
         Ok(Params(pairs))
@@ -59,7 +60,7 @@ impl Params {
     }
 
     fn require(&self, name: &str) -> Result<&str, OAuthError> {
-        self.get(name).ok_or_else(|| OAuthError::bad("invalid_request", format!("`{name}` is required")))
+        self.get(name).ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, format!("`{name}` is required")))
     }
 }
 
@@ -86,8 +87,8 @@ impl<'a> Grant<'a> {
                 Ok(Grant::JwtBearer { assertion: p.require("assertion")?, scope: p.get("scope") })
             }
             Some("client_credentials") => Ok(Grant::ClientCredentials { scope: p.get("scope") }),
-            Some(other) => Err(OAuthError::bad("unsupported_grant_type", format!("`{other}` is not supported"))),
-            None => Err(OAuthError::bad("invalid_request", "`grant_type` is required")),
+            Some(other) => Err(OAuthError::bad(ErrorCode::UnsupportedGrantType, format!("`{other}` is not supported"))),
+            None => Err(OAuthError::bad(ErrorCode::InvalidRequest, "`grant_type` is required")),
         }
     }
 }
@@ -126,7 +127,7 @@ impl AuthServer {
             None => default.to_vec(),
         };
         if let Some(bad) = scope.iter().find(|s| !allowed.contains(s)) {
-            return Err(OAuthError::bad("invalid_scope", format!("`{bad}` cannot be granted")));
+            return Err(OAuthError::bad(ErrorCode::InvalidScope, format!("`{bad}` cannot be granted")));
         }
         Ok(scope)
     }
@@ -185,9 +186,11 @@ impl AuthServer {
                     }
                     Redemption::Replayed(r) => {
                         self.revoke_grant(&r.grant_id, "refresh token reused").await?;
-                        return Err(OAuthError::bad("invalid_grant", "the refresh token was already used"));
+                        return Err(OAuthError::bad(ErrorCode::InvalidGrant, "the refresh token was already used"));
                     }
-                    Redemption::Unknown => return Err(OAuthError::bad("invalid_grant", "unknown refresh token")),
+                    Redemption::Unknown => {
+                        return Err(OAuthError::bad(ErrorCode::InvalidGrant, "unknown refresh token"))
+                    }
                 },
             }
             body["refresh_token"] = token.into();
@@ -218,7 +221,7 @@ impl AuthServer {
         verifier: Option<&str>,
     ) -> Result<Value, OAuthError> {
         let now = self.clock.now();
-        let invalid = |d: &str| OAuthError::bad("invalid_grant", d);
+        let invalid = |d: &str| OAuthError::bad(ErrorCode::InvalidGrant, d);
         let hash = credentials::hash(code);
         // Every check runs before the code is spent, so that a wrong party (another client, another redirect URI, a
         // wrong verifier) cannot burn someone else's code.
@@ -275,7 +278,7 @@ impl AuthServer {
 
     async fn grant_refresh(&self, app: &AppRecord, token: &str, scope: Option<&str>) -> Result<Value, OAuthError> {
         let now = self.clock.now();
-        let invalid = |d: &str| OAuthError::bad("invalid_grant", d);
+        let invalid = |d: &str| OAuthError::bad(ErrorCode::InvalidGrant, d);
         let hash = credentials::hash(token);
         // Every check runs before the token is used up, so that a refused request (another client, a scope too wide)
         // leaves a valid token valid; only a token already rotated out is treated as reuse.
@@ -327,7 +330,7 @@ impl AuthServer {
         assertion: &str,
         scope: Option<&str>,
     ) -> Result<Value, OAuthError> {
-        let invalid = |d: &str| OAuthError::bad("invalid_grant", d);
+        let invalid = |d: &str| OAuthError::bad(ErrorCode::InvalidGrant, d);
         let now = self.clock.now();
         let header =
             jsonwebtoken::decode_header(assertion).map_err(|_| invalid("the assertion is not a signed JWT"))?;
@@ -355,7 +358,10 @@ impl AuthServer {
             match claims.get(name) {
                 None => Ok(None),
                 Some(v) => v.as_i64().map(Some).ok_or_else(|| {
-                    OAuthError::bad("invalid_grant", format!("the assertion's {name} must be a number of seconds"))
+                    OAuthError::bad(
+                        ErrorCode::InvalidGrant,
+                        format!("the assertion's {name} must be a number of seconds"),
+                    )
                 }),
             }
         };
@@ -447,7 +453,7 @@ impl AuthServer {
                 return Err(OAuthError::too_many(wait.as_secs().max(1)));
             }
         }
-        let unauthorized = |d: &str| OAuthError::bad("unauthorized_client", d);
+        let unauthorized = |d: &str| OAuthError::bad(ErrorCode::UnauthorizedClient, d);
         match grant {
             Grant::AuthorizationCode { code, redirect_uri, verifier } => {
                 match app.app_type {
@@ -521,7 +527,7 @@ pub async fn jwt_exchange(
         Err(e) => return e.into_response(),
     };
     let Some(jwt) = params.get("jwt_token").map(str::to_string) else {
-        return OAuthError::bad("invalid_request", "`jwt_token` is required").into_response();
+        return OAuthError::bad(ErrorCode::InvalidRequest, "`jwt_token` is required").into_response();
     };
     let mut pairs: Vec<(String, String)> =
         params.0.into_iter().filter(|(k, _)| k != "jwt_token" && k != "grant_type").collect();
