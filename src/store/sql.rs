@@ -83,6 +83,12 @@ pub fn is_postgres(location: &str) -> bool {
     location.starts_with("postgres://") || location.starts_with("postgresql://")
 }
 
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        db(e)
+    }
+}
+
 fn db(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation => {
@@ -158,14 +164,14 @@ impl SqlStore {
                 .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", parent.display())))?;
         }
         let url = format!("sqlite://{path}?mode=rwc");
-        let opts = sqlx::any::AnyConnectOptions::from_str(&url).map_err(db)?;
+        let opts = sqlx::any::AnyConnectOptions::from_str(&url)?;
         // One connection first, so that a file that cannot be opened or written is reported as itself, not as a pool
         // timing out after its retries.
         {
             use sqlx::Connection;
-            let mut probe = sqlx::AnyConnection::connect_with(&opts).await.map_err(db)?;
+            let mut probe = sqlx::AnyConnection::connect_with(&opts).await?;
             for pragma in PRAGMAS {
-                sqlx::query(pragma).execute(&mut probe).await.map_err(db)?;
+                sqlx::query(pragma).execute(&mut probe).await?;
             }
             let _ = probe.close().await;
         }
@@ -181,8 +187,7 @@ impl SqlStore {
                 })
             })
             .connect_with(opts)
-            .await
-            .map_err(db)?;
+            .await?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(format!("migrating {path}: {e}")))?;
         #[cfg(unix)]
         {
@@ -201,7 +206,7 @@ impl SqlStore {
         let pg = sqlx::postgres::PgConnectOptions::from_str(location)
             .map_err(|e| StoreError::Database(format!("`{shown}` is not a PostgreSQL URL: {e}")))?
             .application_name("tokengate");
-        let opts = sqlx::any::AnyConnectOptions::from_str(location).map_err(db)?;
+        let opts = sqlx::any::AnyConnectOptions::from_str(location)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(1)
@@ -215,10 +220,8 @@ impl SqlStore {
                 })
             })
             .connect_with(opts)
-            .await
-            .map_err(db)?;
-        let version: String =
-            sqlx::query("SELECT version() AS v").fetch_one(&pool).await.map_err(db)?.try_get("v").map_err(db)?;
+            .await?;
+        let version: String = sqlx::query("SELECT version() AS v").fetch_one(&pool).await?.try_get("v")?;
         // CockroachDB has neither advisory locks (for the migration lock) nor LISTEN/NOTIFY; YugabyteDB has no
         // LISTEN/NOTIFY. Both then poll the revocation log, as SQLite does.
         let cockroach = version.contains("CockroachDB");
@@ -249,7 +252,7 @@ impl SqlStore {
     /// the notification is sent when `tx` commits, and only then).
     async fn notify_changes(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
         if let Backend::Postgres { notify: true } = self.backend {
-            sqlx::query(concat!("NOTIFY ", changes_channel!())).execute(&mut **tx).await.map_err(db)?;
+            sqlx::query(concat!("NOTIFY ", changes_channel!())).execute(&mut **tx).await?;
         }
         Ok(())
     }
@@ -381,22 +384,18 @@ impl Store for SqlStore {
     }
 
     async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let row =
+            sqlx::query("SELECT * FROM users WHERE username = $1").bind(username).fetch_optional(&self.pool).await?;
         row.as_ref().map(user).transpose().map_err(db)
     }
 
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row =
-            sqlx::query("SELECT * FROM users WHERE id = $1").bind(id).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(user).transpose().map_err(db)
     }
 
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY username").fetch_all(&self.pool).await.map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM users ORDER BY username").fetch_all(&self.pool).await?;
         rows.iter().map(user).collect::<Result<_, _>>().map_err(db)
     }
 
@@ -412,15 +411,14 @@ impl Store for SqlStore {
         .bind(u.updated_at)
         .execute(&self.pool)
         .await
-        .map_err(db)?;
+        ?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn count_admins(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE is_admin = 1 AND disabled = 0")
             .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         row.try_get::<i64, _>("n").map_err(db)
     }
 
@@ -436,8 +434,7 @@ impl Store for SqlStore {
         .bind(t.created_at)
         .bind(t.expires_at)
         .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        .await?;
         Ok(())
     }
 
@@ -449,7 +446,7 @@ impl Store for SqlStore {
         .bind(now)
         .fetch_optional(&self.pool)
         .await
-        .map_err(db)?;
+        ?;
         if row.is_some() {
             // "Last used" to the minute: a busy script costs one write a minute, not one per request.
             sqlx::query("UPDATE admin_tokens SET last_used_at = $2 WHERE token_hash = $1 AND (last_used_at IS NULL OR last_used_at <= $3)")
@@ -458,41 +455,37 @@ impl Store for SqlStore {
                 .bind(now - 60)
                 .execute(&self.pool)
                 .await
-                .map_err(db)?;
+                ?;
         }
         row.as_ref().map(user).transpose().map_err(db)
     }
 
     async fn admin_tokens(&self) -> Result<Vec<AdminTokenRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM admin_tokens ORDER BY created_at, id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM admin_tokens ORDER BY created_at, id").fetch_all(&self.pool).await?;
         rows.iter().map(admin_token).collect::<Result<_, _>>().map_err(db)
     }
 
     async fn delete_admin_token(&self, id: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM admin_tokens WHERE id = $1").bind(id).execute(&self.pool).await.map_err(db)?;
+        let r = sqlx::query("DELETE FROM admin_tokens WHERE id = $1").bind(id).execute(&self.pool).await?;
         Ok(r.rows_affected() > 0)
     }
 
     async fn end_user_access(&self, username: &str, now: i64) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         let grants = sqlx::query("UPDATE grants SET revoked_at = $2 WHERE username = $1 AND revoked_at IS NULL")
             .bind(username)
             .bind(now)
             .execute(&mut *tx)
-            .await
-            .map_err(db)?
+            .await?
             .rows_affected();
         for statement in [
             "DELETE FROM auth_codes WHERE username = $1 AND used_at IS NULL",
             "DELETE FROM sessions WHERE username = $1",
             "DELETE FROM console_sessions WHERE username = $1",
         ] {
-            sqlx::query(statement).bind(username).execute(&mut *tx).await.map_err(db)?;
+            sqlx::query(statement).bind(username).execute(&mut *tx).await?;
         }
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(grants)
     }
 
@@ -502,15 +495,14 @@ impl Store for SqlStore {
         first_secret: Option<&SecretRecord>,
         max_apps: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         // Write first, so the transaction takes the write lock before it reads anything (no lock upgrade races).
         let slot = sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'apps' AND value < $1")
             .bind(max_apps)
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
         if slot.rows_affected() == 0 {
-            tx.rollback().await.map_err(db)?;
+            tx.rollback().await?;
             return Err(StoreError::LimitReached(max_apps));
         }
         sqlx::query(
@@ -537,31 +529,26 @@ impl Store for SqlStore {
         .bind(json_list(&a.jwt_subjects))
         .bind(a.scopes.as_ref().map(|s| json_list(s)))
         .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         if let Some(s) = first_secret {
-            insert_secret(&mut *tx, s).await.map_err(db)?;
+            insert_secret(&mut *tx, s).await?;
         }
         tx.commit().await.map_err(db)
     }
 
     async fn app(&self, client_id: &str) -> Result<Option<AppRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM apps WHERE client_id = $1")
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let row =
+            sqlx::query("SELECT * FROM apps WHERE client_id = $1").bind(client_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(app).transpose().map_err(db)
     }
 
     async fn list_apps(&self) -> Result<Vec<AppRecord>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM apps ORDER BY created_at, client_id").fetch_all(&self.pool).await.map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM apps ORDER BY created_at, client_id").fetch_all(&self.pool).await?;
         rows.iter().map(app).collect::<Result<_, _>>().map_err(db)
     }
 
     async fn count_apps(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM apps").fetch_one(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM apps").fetch_one(&self.pool).await?;
         row.try_get::<i64, _>("n").map_err(db)
     }
 
@@ -588,21 +575,19 @@ impl Store for SqlStore {
         .bind(json_list(&a.jwt_subjects))
         .bind(a.scopes.as_ref().map(|s| json_list(s)))
         .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn delete_app(&self, client_id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let r =
-            sqlx::query("DELETE FROM apps WHERE client_id = $1").bind(client_id).execute(&mut *tx).await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query("DELETE FROM apps WHERE client_id = $1").bind(client_id).execute(&mut *tx).await?;
         if r.rows_affected() == 0 {
-            tx.rollback().await.map_err(db)?;
+            tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query("UPDATE counters SET value = value - 1 WHERE name = 'apps'").execute(&mut *tx).await.map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        sqlx::query("UPDATE counters SET value = value - 1 WHERE name = 'apps'").execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -619,8 +604,7 @@ impl Store for SqlStore {
             .bind(client_id)
             .bind(id)
             .execute(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -628,8 +612,7 @@ impl Store for SqlStore {
         let rows = sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
             .bind(client_id)
             .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         rows.iter().map(secret).collect::<Result<_, _>>().map_err(db)
     }
 
@@ -638,8 +621,7 @@ impl Store for SqlStore {
             .bind(id)
             .bind(now)
             .execute(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(())
     }
 
@@ -668,8 +650,7 @@ impl Store for SqlStore {
             .bind(client_id)
             .bind(id)
             .execute(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -677,8 +658,7 @@ impl Store for SqlStore {
         let rows = sqlx::query("SELECT * FROM public_keys WHERE client_id = $1 ORDER BY created_at, id")
             .bind(client_id)
             .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         rows.iter().map(key).collect::<Result<_, _>>().map_err(db)
     }
 
@@ -688,13 +668,12 @@ impl Store for SqlStore {
         idle_before: i64,
         started_before: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM console_sessions WHERE last_seen_at <= $1 OR created_at <= $2")
             .bind(idle_before)
             .bind(started_before)
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
         sqlx::query(
             "INSERT INTO console_sessions (session_hash, user_id, username, csrf, created_at, last_seen_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -706,8 +685,7 @@ impl Store for SqlStore {
         .bind(c.created_at)
         .bind(c.last_seen_at)
         .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         tx.commit().await.map_err(db)
     }
 
@@ -727,16 +705,14 @@ impl Store for SqlStore {
         .bind(idle_before)
         .bind(started_before)
         .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        .await?;
         if live.rows_affected() == 0 {
             return Ok(None);
         }
         let row = sqlx::query("SELECT * FROM console_sessions WHERE session_hash = $1")
             .bind(session_hash)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         row.map(|r| -> Result<ConsoleSessionRecord, sqlx::Error> {
             Ok(ConsoleSessionRecord {
                 session_hash: r.try_get("session_hash")?,
@@ -755,8 +731,7 @@ impl Store for SqlStore {
         sqlx::query("DELETE FROM console_sessions WHERE session_hash = $1")
             .bind(session_hash)
             .execute(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(())
     }
 
@@ -765,8 +740,7 @@ impl Store for SqlStore {
             .bind(username)
             .bind(until)
             .execute(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(())
     }
 
@@ -786,12 +760,8 @@ impl Store for SqlStore {
     }
 
     async fn set_logo(&self, client_id: &str, content_type: &str, data: &[u8], now: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query("DELETE FROM app_logos WHERE client_id = $1")
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM app_logos WHERE client_id = $1").bind(client_id).execute(&mut *tx).await?;
         let r = sqlx::query(
             "INSERT INTO app_logos (client_id, content_type, data_base64, updated_at) VALUES ($1, $2, $3, $4)",
         )
@@ -803,7 +773,7 @@ impl Store for SqlStore {
         .await;
         match r {
             Ok(_) => {
-                tx.commit().await.map_err(db)?;
+                tx.commit().await?;
                 Ok(true)
             }
             Err(sqlx::Error::Database(d)) if d.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => Ok(false),
@@ -815,11 +785,10 @@ impl Store for SqlStore {
         let row = sqlx::query("SELECT content_type, data_base64 FROM app_logos WHERE client_id = $1")
             .bind(client_id)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         let Some(row) = row else { return Ok(None) };
-        let ct: String = row.try_get("content_type").map_err(db)?;
-        let data: String = row.try_get("data_base64").map_err(db)?;
+        let ct: String = row.try_get("content_type")?;
+        let data: String = row.try_get("data_base64")?;
         Ok(Some((ct, STANDARD.decode(data).map_err(|e| StoreError::Database(e.to_string()))?)))
     }
 }
@@ -904,10 +873,8 @@ async fn insert_grant<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
 #[async_trait]
 impl FlowStore for SqlStore {
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let rows =
+            sqlx::query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid").fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| -> Result<SigningKeyRecord, sqlx::Error> {
                 Ok(SigningKeyRecord {
@@ -924,12 +891,11 @@ impl FlowStore for SqlStore {
     }
 
     async fn add_signing_key(&self, k: &SigningKeyRecord, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
             .bind(now)
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
         sqlx::query("INSERT INTO signing_keys (kid, alg, private_pem, public_jwk, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, NULL)")
             .bind(&k.kid)
             .bind(&k.alg)
@@ -938,7 +904,7 @@ impl FlowStore for SqlStore {
             .bind(k.created_at)
             .execute(&mut *tx)
             .await
-            .map_err(db)?;
+            ?;
         self.notify_changes(&mut tx).await?;
         tx.commit().await.map_err(db)
     }
@@ -948,8 +914,7 @@ impl FlowStore for SqlStore {
     }
 
     async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
-        let row =
-            sqlx::query("SELECT * FROM grants WHERE id = $1").bind(id).fetch_optional(&self.pool).await.map_err(db)?;
+        let row = sqlx::query("SELECT * FROM grants WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(grant).transpose().map_err(db)
     }
 
@@ -958,8 +923,7 @@ impl FlowStore for SqlStore {
             .bind(id)
             .bind(now)
             .execute(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -979,7 +943,7 @@ impl FlowStore for SqlStore {
         .bind(c.expires_at)
         .execute(&self.pool)
         .await
-        .map_err(db)?;
+        ?;
         Ok(())
     }
 
@@ -987,11 +951,10 @@ impl FlowStore for SqlStore {
         let row = sqlx::query("SELECT * FROM auth_codes WHERE code_hash = $1")
             .bind(code_hash)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         let Some(row) = row else { return Ok(None) };
-        let used: Option<i64> = row.try_get("used_at").map_err(db)?;
-        Ok(Some((code(&row).map_err(db)?, used.is_some())))
+        let used: Option<i64> = row.try_get("used_at")?;
+        Ok(Some((code(&row)?, used.is_some())))
     }
 
     async fn redeem_code(
@@ -1000,30 +963,28 @@ impl FlowStore for SqlStore {
         g: &GrantRecord,
         now: i64,
     ) -> Result<Redemption<CodeRecord>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         // Spending first takes the row's lock: a concurrent redemption waits here until this one commits, and then
         // finds the code spent and its grant stored.
         let spent = sqlx::query("UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL")
             .bind(code_hash)
             .bind(now)
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
         let row = sqlx::query("SELECT * FROM auth_codes WHERE code_hash = $1")
             .bind(code_hash)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        let Some(rec) = row.as_ref().map(code).transpose().map_err(db)? else {
-            tx.rollback().await.map_err(db)?;
+            .await?;
+        let Some(rec) = row.as_ref().map(code).transpose()? else {
+            tx.rollback().await?;
             return Ok(Redemption::Unknown);
         };
         if spent.rows_affected() != 1 {
-            tx.rollback().await.map_err(db)?;
+            tx.rollback().await?;
             return Ok(Redemption::Replayed(rec));
         }
-        insert_grant(&mut *tx, g).await.map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        insert_grant(&mut *tx, g).await?;
+        tx.commit().await?;
         Ok(Redemption::Fresh(rec))
     }
 
@@ -1038,7 +999,7 @@ impl FlowStore for SqlStore {
         now: i64,
         grace_secs: i64,
     ) -> Result<Redemption<RefreshRecord>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         // Spend the old token first: this takes the row's lock, so concurrent rotations of one token queue here.
         let spent = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $2, last_used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
@@ -1046,15 +1007,13 @@ impl FlowStore for SqlStore {
         .bind(old_hash)
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
             .bind(old_hash)
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        let Some(old) = row.as_ref().map(refresh).transpose().map_err(db)? else {
-            tx.rollback().await.map_err(db)?;
+            .await?;
+        let Some(old) = row.as_ref().map(refresh).transpose()? else {
+            tx.rollback().await?;
             return Ok(Redemption::Unknown);
         };
         let outcome = if spent.rows_affected() == 1 {
@@ -1070,19 +1029,18 @@ impl FlowStore for SqlStore {
             .bind(now)
             .bind(grace_secs)
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
             let used_successor = sqlx::query(
                 "SELECT COUNT(*) AS n FROM refresh_tokens WHERE parent_hash = $1 AND used_at IS NOT NULL AND superseded = 0",
             )
             .bind(old_hash)
             .fetch_one(&mut *tx)
             .await
-            .map_err(db)?
+            ?
             .try_get::<i64, _>("n")
-            .map_err(db)?;
+            ?;
             if within.rows_affected() == 0 || used_successor > 0 {
-                tx.rollback().await.map_err(db)?;
+                tx.rollback().await?;
                 return Ok(Redemption::Replayed(old));
             }
             sqlx::query(
@@ -1091,12 +1049,11 @@ impl FlowStore for SqlStore {
             .bind(old_hash)
             .bind(now)
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
             Redemption::Retried(old)
         };
-        insert_refresh(&mut *tx, successor).await.map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        insert_refresh(&mut *tx, successor).await?;
+        tx.commit().await?;
         Ok(outcome)
     }
 
@@ -1104,15 +1061,13 @@ impl FlowStore for SqlStore {
         let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
             .bind(token_hash)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        let Some(rec) = row.as_ref().map(refresh).transpose().map_err(db)? else { return Ok(Redemption::Unknown) };
+            .await?;
+        let Some(rec) = row.as_ref().map(refresh).transpose()? else { return Ok(Redemption::Unknown) };
         let r = sqlx::query("UPDATE refresh_tokens SET last_used_at = $2 WHERE token_hash = $1 AND used_at IS NULL")
             .bind(token_hash)
             .bind(now)
             .execute(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(if r.rows_affected() == 1 { Redemption::Fresh(rec) } else { Redemption::Replayed(rec) })
     }
 
@@ -1120,11 +1075,10 @@ impl FlowStore for SqlStore {
         let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
             .bind(token_hash)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         let Some(row) = row else { return Ok(None) };
-        let used: Option<i64> = row.try_get("used_at").map_err(db)?;
-        Ok(Some((refresh(&row).map_err(db)?, used.is_some())))
+        let used: Option<i64> = row.try_get("used_at")?;
+        Ok(Some((refresh(&row)?, used.is_some())))
     }
 
     async fn has_consent(&self, username: &str, client_id: &str, scope: &str) -> Result<bool, StoreError> {
@@ -1133,8 +1087,7 @@ impl FlowStore for SqlStore {
             .bind(client_id)
             .bind(scope)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(row.is_some())
     }
 
@@ -1168,8 +1121,7 @@ impl FlowStore for SqlStore {
             .bind(now)
             .bind(expires_at)
             .execute(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         Ok(())
     }
 
@@ -1178,8 +1130,7 @@ impl FlowStore for SqlStore {
             .bind(session_hash)
             .bind(now)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         row.map(|r| r.try_get::<String, _>("username")).transpose().map_err(db)
     }
 
@@ -1191,8 +1142,7 @@ impl FlowStore for SqlStore {
         .bind(rid_hash)
         .bind(expires_at)
         .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -1203,14 +1153,13 @@ impl FlowStore for SqlStore {
         expires_at: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM used_assertions WHERE client_id = $1 AND jti = $2 AND expires_at < $3")
             .bind(client_id)
             .bind(jti)
             .bind(now)
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
         let r = sqlx::query("INSERT INTO used_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3)")
             .bind(client_id)
             .bind(jti)
@@ -1219,7 +1168,7 @@ impl FlowStore for SqlStore {
             .await;
         match r {
             Ok(_) => {
-                tx.commit().await.map_err(db)?;
+                tx.commit().await?;
                 Ok(true)
             }
             Err(e) => match db(e) {
@@ -1230,12 +1179,11 @@ impl FlowStore for SqlStore {
     }
 
     async fn revoke(&self, kind: &str, value: &str, now: i64, expires_at: i64) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'revocations' RETURNING value")
             .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-        let seq: i64 = row.try_get("value").map_err(db)?;
+            .await?;
+        let seq: i64 = row.try_get("value")?;
         sqlx::query("INSERT INTO revocations (seq, kind, value, revoked_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(seq)
             .bind(kind)
@@ -1243,10 +1191,9 @@ impl FlowStore for SqlStore {
             .bind(now)
             .bind(expires_at)
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            .await?;
         self.notify_changes(&mut tx).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(seq)
     }
 
@@ -1262,7 +1209,7 @@ impl FlowStore for SqlStore {
         ];
         let mut gone = 0;
         for sql in STATEMENTS {
-            gone += sqlx::query(sql).bind(now).execute(&self.pool).await.map_err(db)?.rows_affected();
+            gone += sqlx::query(sql).bind(now).execute(&self.pool).await?.rows_affected();
         }
         Ok(gone)
     }
@@ -1282,8 +1229,7 @@ impl FlowStore for SqlStore {
             .bind(seq)
             .bind(now)
             .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+            .await?;
         rows.iter()
             .map(|r| -> Result<RevocationRecord, sqlx::Error> {
                 Ok(RevocationRecord {
