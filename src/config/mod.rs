@@ -352,7 +352,17 @@ impl Config {
     }
 }
 
+/// Whether `s` is a scope token: `%x21 / %x23-5B / %x5D-7E`, at least one (RFC 6749 3.3).
+fn is_scope_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
 impl EdgeConfig {
+    /// Whether some request needs a token: a route, or the default policy, demands one.
+    pub fn needs_tokens(&self) -> bool {
+        self.default == DefaultPolicy::Authenticated || self.routes.iter().any(|r| r.auth != RouteAuth::None)
+    }
+
     /// Parses and validates the edge's part of a configuration: `[auth]` (with `[[auth.issuers]]`) and `[[routes]]`,
     /// for a Pingora proxy that embeds the edge. Any other section is an error, so that nothing is silently ignored.
     pub fn from_toml(text: &str, source: &str) -> Result<EdgeConfig, ConfigErrors> {
@@ -370,9 +380,7 @@ impl EdgeConfig {
                 }
             }
             let edge = v.edge(file.auth.take(), std::mem::take(&mut file.routes))?;
-            let needs_tokens =
-                edge.default == DefaultPolicy::Authenticated || edge.routes.iter().any(|r| r.auth != RouteAuth::None);
-            if needs_tokens && edge.issuers.is_empty() {
+            if edge.needs_tokens() && edge.issuers.is_empty() {
                 v.error("auth.issuers", "some routes require a token, but no issuer is configured to check it");
             }
             Some(edge)
@@ -609,12 +617,8 @@ impl<'t> Validator<'t> {
                     "is also listed in `auth.issuers`: the built-in server's tokens are trusted without configuring it as an issuer",
                 );
             }
-        } else if edge.issuers.is_empty() {
-            let needs_tokens =
-                edge.default == DefaultPolicy::Authenticated || edge.routes.iter().any(|r| r.auth != RouteAuth::None);
-            if needs_tokens {
-                self.error("auth.issuers", "some routes require a token, but no issuer is configured to check it");
-            }
+        } else if edge.issuers.is_empty() && edge.needs_tokens() {
+            self.error("auth.issuers", "some routes require a token, but no issuer is configured to check it");
         }
         Some(Config {
             server,
@@ -677,8 +681,7 @@ impl<'t> Validator<'t> {
             .map(|n| self.positive(&format!("{p}.database_max_connections"), Some(n), 8, 1000) as u32);
         let scopes = a.scopes.unwrap_or_else(|| vec!["api:read".into(), "api:write".into(), "offline_access".into()]);
         for (j, s) in scopes.iter().enumerate() {
-            if s.is_empty() || !s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-            {
+            if !is_scope_token(s) {
                 self.error(&format!("{p}.scopes[{j}]"), format!("`{s}` is not a valid scope token (RFC 6749 3.3)"));
             }
         }
@@ -1007,9 +1010,7 @@ impl<'t> Validator<'t> {
         }
         let check_scopes = |v: &mut Self, key: &str, list: &[String]| {
             for (j, s) in list.iter().enumerate() {
-                if s.is_empty()
-                    || !s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-                {
+                if !is_scope_token(s) {
                     v.error(&format!("{key}[{j}]"), format!("`{s}` is not a valid scope token (RFC 6749 3.3)"));
                 }
             }
