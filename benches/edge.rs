@@ -28,7 +28,7 @@ use pingora::http::RequestHeader;
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 
-use tokengate::config::{IssuerConfig, RouteAuth};
+use tokengate::edge::config::{IssuerConfig, RouteAuth};
 use tokengate::edge::route::{self, RouteTable};
 use tokengate::edge::{cache, jwt, scope, token};
 use tokengate::{Config, Edge, EdgeConfig, Identity, ManualClock};

@@ -85,6 +85,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod diagnostics;
 pub mod edge;
 pub mod metrics;
 pub mod secret;
@@ -112,7 +113,9 @@ pub mod reload;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Config, ConfigErrors, EdgeConfig};
+pub use config::Config;
+pub use diagnostics::ConfigErrors;
+pub use edge::config::EdgeConfig;
 pub use edge::{Admission, Allowed, Denial, Edge, EdgeBuilder, Identity, LocalIssuer};
 
 /// Installs aws-lc as jsonwebtoken's crypto provider (idempotent).

@@ -63,7 +63,7 @@ pub async fn open_registry(
 /// The edge of this process: `[auth]` and `[[routes]]`, trusting the built-in authorization server when it runs, and
 /// counting in `metrics` (those of the edge it replaces, on a reload).
 pub(crate) fn build_edge(
-    cfg: &crate::config::EdgeConfig,
+    cfg: &crate::edge::config::EdgeConfig,
     clock: Arc<dyn Clock>,
     local: Option<&Arc<crate::authz::AuthServer>>,
     metrics: Option<Arc<crate::metrics::EdgeMetrics>>,

@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use tokengate::config::IssuerConfig;
+use tokengate::edge::config::IssuerConfig;
 
 /// A configuration read once through the real parser, as the gateway reads its own: two issuers, one with
 /// `require_typ` and introspection, one without, so that every branch of the claim checks is reachable.

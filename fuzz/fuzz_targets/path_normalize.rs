@@ -6,7 +6,7 @@
 use http::Method;
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
-use tokengate::config::{DefaultPolicy, RouteAuth, RouteConfig};
+use tokengate::edge::config::{DefaultPolicy, RouteAuth, RouteConfig};
 use tokengate::edge::route::{normalize, RouteTable};
 
 fn route(path: &str, methods: &[Method], auth: RouteAuth) -> RouteConfig {

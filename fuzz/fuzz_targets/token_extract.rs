@@ -10,7 +10,7 @@
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use tokengate::config::TokenSource;
+use tokengate::edge::config::TokenSource;
 use tokengate::edge::token;
 
 fn b64token_char(b: u8) -> bool {

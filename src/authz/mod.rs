@@ -23,7 +23,8 @@ use axum::Router;
 use jsonwebtoken::Algorithm;
 
 use crate::clock::Clock;
-use crate::config::{AuthorizationServerConfig, IssuerConfig};
+use crate::config::AuthorizationServerConfig;
+use crate::edge::config::IssuerConfig;
 use crate::edge::{Identity, LocalIssuer};
 use crate::registry::{Registry, RevocationHook};
 use crate::store::{AppRecord, AppType, Store};
@@ -94,7 +95,7 @@ impl AuthServer {
             listening: Default::default(),
             throttle: throttle::Throttle::new(registry.clock().clone()),
             token_limiter: cfg_limit.map(crate::edge::limit::Limiter::new),
-            sign_in_limiter: crate::edge::limit::Limiter::new(crate::config::RateLimit {
+            sign_in_limiter: crate::edge::limit::Limiter::new(crate::edge::config::RateLimit {
                 requests: SIGN_IN_REQUESTS_PER_MINUTE,
                 per: Duration::from_secs(60),
             }),

@@ -5,6 +5,8 @@
 
 use serde::Deserialize;
 
+pub use crate::edge::config::{FileAuth, FileRoute};
+
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
 pub struct FileConfig {
@@ -64,52 +66,6 @@ pub struct FileUpstream {
     pub connect_timeout_ms: Option<i64>,
     pub read_timeout_ms: Option<i64>,
     pub health_check_interval_secs: Option<i64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct FileAuth {
-    pub token_sources: Option<Vec<String>>,
-    pub forward_token: Option<bool>,
-    pub default: Option<String>,
-    pub cache_capacity: Option<i64>,
-    pub max_token_bytes: Option<i64>,
-    #[serde(default)]
-    pub issuers: Vec<FileIssuer>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct FileIssuer {
-    pub issuer: Option<String>,
-    pub audiences: Option<Vec<String>>,
-    pub jwks_uri: Option<String>,
-    pub discovery: Option<bool>,
-    pub algorithms: Option<Vec<String>>,
-    pub leeway_secs: Option<i64>,
-    pub require_typ: Option<String>,
-    pub jwks_refresh_secs: Option<i64>,
-    pub introspection: Option<FileIntrospection>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct FileIntrospection {
-    pub endpoint: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub client_secret_env: Option<String>,
-    pub cache_ttl_secs: Option<i64>,
-    pub negative_cache_ttl_secs: Option<i64>,
-    pub timeout_ms: Option<i64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct FileRoute {
-    pub name: Option<String>,
-    pub path: Option<String>,
-    pub methods: Option<Vec<String>>,
-    pub auth: Option<String>,
-    pub scopes: Option<Vec<String>>,
-    pub any_scopes: Option<Vec<String>>,
-    pub rate_limit: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -18,10 +18,10 @@ use http::HeaderValue;
 use serde::Deserialize;
 
 use super::cache::Entry;
+use super::config::{IntrospectionConfig, IssuerConfig};
 use super::deny::{Denial, InvalidToken, Unavailable};
 use super::identity::Identity;
 use super::keys::IssuerKeys;
-use crate::config::{IntrospectionConfig, IssuerConfig};
 use crate::metrics::EdgeMetrics;
 
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;

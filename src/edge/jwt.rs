@@ -10,11 +10,11 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
+use super::config::IssuerConfig;
 use super::deny::{Denial, InvalidToken};
 use super::identity::Identity;
 use super::keys::IssuerKeys;
 use super::LocalIssuer;
-use crate::config::IssuerConfig;
 
 /// Parses an algorithm name from the configuration: asymmetric JWS algorithms only.
 pub fn parse_algorithm(name: &str) -> Result<Algorithm, String> {

@@ -13,8 +13,8 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use url::Url;
 
+use super::config::IssuerConfig;
 use super::deny::{Denial, InvalidToken, Unavailable};
-use crate::config::IssuerConfig;
 use crate::metrics::EdgeMetrics;
 
 /// Least time between two refetches caused by unknown `kid`s.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::config::RateLimit;
+use super::config::RateLimit;
 
 /// One route's limiter.
 pub struct Limiter {

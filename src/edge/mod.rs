@@ -9,6 +9,7 @@
 
 #[doc(hidden)]
 pub mod cache;
+pub mod config;
 pub mod deny;
 #[doc(hidden)]
 pub mod forward;
@@ -37,9 +38,9 @@ use pingora::proxy::Session;
 use prometheus::Registry;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{EdgeConfig, IssuerConfig, RouteAuth, TokenSource};
 use crate::metrics::{EdgeMetrics, RouteHandles};
 use cache::{Entry, TokenCache};
+use config::{EdgeConfig, IssuerConfig, RouteAuth, TokenSource};
 pub use deny::{Denial, InvalidToken, Outcome, ProxyFailure};
 pub use identity::Identity;
 use introspect::Introspector;

@@ -11,7 +11,7 @@ use std::fmt;
 
 use http::Method;
 
-use crate::config::{DefaultPolicy, RouteAuth, RouteConfig};
+use super::config::{DefaultPolicy, RouteAuth, RouteConfig};
 
 /// Why a path was refused before matching.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! The scope decision: does the caller's identity carry what the route demands?
 
+use super::config::RouteAuth;
 use super::deny::Denial;
 use super::identity::Identity;
 use super::route::Route;
-use crate::config::RouteAuth;
 
 /// Decides whether `identity` may use `route`: every scope of `scopes`, and at least one of `any_scopes` when that
 /// list is not empty. The refusal names every scope the route asks for (RFC 6750 3.1).
@@ -23,7 +23,7 @@ pub fn decide(route: &Route, identity: &Identity) -> Result<(), Denial> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DefaultPolicy, RouteConfig};
+    use crate::edge::config::{DefaultPolicy, RouteConfig};
     use crate::edge::route::RouteTable;
 
     fn table(all: &[&str], any: &[&str]) -> RouteTable {

@@ -3,8 +3,8 @@
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
 
+use super::config::TokenSource;
 use super::deny::{BadRequest, Denial, InvalidToken};
-use crate::config::TokenSource;
 
 /// The Workfront-style header.
 pub const SESSION_ID: &str = "sessionid";
