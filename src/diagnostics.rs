@@ -1,9 +1,10 @@
 //! Configuration problems: each names its key, the reason and its line and column, and all are reported together.
 //!
-//! Both the binary's [`crate::config`] and the embeddable edge's [`crate::edge::config`] build on this, so an edge
+//! Both the binary's `config` and the embeddable edge's [`crate::edge::config`] build on this, so an edge
 //! configuration's errors read the same whichever loads it.
 
 use std::fmt;
+#[cfg(feature = "server")]
 use std::net::SocketAddr;
 
 use url::Url;
@@ -190,6 +191,8 @@ impl<'t> Validator<'t> {
         }
     }
 
+    /// An IP address with a port (the binary's listeners).
+    #[cfg(feature = "server")]
     pub(crate) fn addr(&mut self, key: &str, v: Option<&str>, default: &str) -> SocketAddr {
         let s = v.unwrap_or(default);
         match s.parse::<SocketAddr>() {

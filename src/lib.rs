@@ -78,41 +78,60 @@
 //! - the scope is decided in `edge::scope::decide`;
 //! - a refusal becomes HTTP in [`Denial`] (`status`, `www_authenticate`, `body`).
 //!
-//! Modules marked hidden in this documentation serve the `tokengate` binary (its process, CLI, registry and
-//! authorization server) and its benchmarks; they are not a stable API.
+//! ## Features
+//! `server` (on by default) builds the `tokengate` binary's modules: its process (`config`, `server`), CLI,
+//! registry, authorization server, admin API and console, with axum and sqlx. An embedder who wants the edge alone
+//! depends on `tokengate = { version = "0.1", default-features = false }`: the edge, its configuration
+//! ([`edge::config`]), [`diagnostics`], [`metrics`] and [`clock`], without the store or the web framework.
+//!
+//! Modules marked hidden in this documentation serve the binary and its benchmarks; they are not a stable API.
 
 #![warn(missing_docs)]
 
 pub mod clock;
-pub mod config;
 pub mod diagnostics;
 pub mod edge;
 pub mod metrics;
 pub mod secret;
+
+#[cfg(feature = "server")]
+pub mod config;
+#[cfg(feature = "server")]
 pub mod server;
 
+#[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod admin;
+#[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod authz;
+#[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod cli;
+#[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod console;
+#[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod demo;
+#[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod health;
+#[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod proxy;
+#[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod registry;
+#[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod reload;
+#[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "server")]
 pub use config::Config;
 pub use diagnostics::ConfigErrors;
 pub use edge::config::EdgeConfig;

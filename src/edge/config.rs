@@ -1,7 +1,7 @@
 //! The edge's configuration: `[auth]` and `[[routes]]`, as the file writes them and as the edge uses them once
 //! validated.
 //!
-//! The binary's [`crate::config`] reads the other sections and calls [`validate`] for these two, so an edge
+//! The binary's `config` reads the other sections and calls `validate` for these two, so an edge
 //! embedded in another Pingora proxy ([`EdgeConfig::from_toml`]) is configured, and refused, exactly as the binary's.
 
 use std::time::Duration;
