@@ -353,3 +353,26 @@ async fn a_scope_the_app_may_not_have_is_refused_with_invalid_scope() {
     let form = [("grant_type", "client_credentials"), ("scope", "offline_access")];
     refused_because(&az.token(ClientAuth::Basic(&app), &form).await, "invalid_scope", "offline_access");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assertion_naming_critical_header_extensions_is_refused() {
+    // Regression: assertions were decoded by a second JWT verifier that ignored `crit` (RFC 7515 4.1.11); they now
+    // go through the edge's one parser and signature check.
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let az = TestAuthz::start().await;
+    let (app, key) = with_es256_key(&az).await;
+    let signed = |header: Value| {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims(&az, &app).to_string())
+        );
+        let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::ES256).expect("sign");
+        format!("{input}.{signature}")
+    };
+    // The same assertion is accepted without the extension, so the refusal is the extension's.
+    bearer(&az, &app, &signed(json!({"alg": "ES256", "typ": "JWT"}))).await.expect(200);
+    let r = bearer(&az, &app, &signed(json!({"alg": "ES256", "crit": ["x-tenant"], "x-tenant": "a"}))).await;
+    refused_because(&r, "invalid_grant", "critical");
+}
