@@ -13,7 +13,7 @@ use super::bridge::ClientIp;
 use super::token::Params;
 use super::{AuthServer, ErrorCode, OAuthError};
 use crate::registry::credentials;
-use crate::store::AppRecord;
+use crate::store::{AppRecord, RevocationKind};
 
 /// What one of tokengate's own tokens is, if it is one.
 enum Own {
@@ -95,7 +95,7 @@ impl AuthServer {
             Some(Own::Access(c)) if c.get("client_id").and_then(Value::as_str) == Some(app.client_id.as_str()) => {
                 let jti = c.get("jti").and_then(Value::as_str).unwrap_or_default();
                 let exp = c.get("exp").and_then(Value::as_i64).unwrap_or_default();
-                self.revocations.revoke(self.store(), "jti", jti, self.clock.now(), exp + 60).await?;
+                self.revocations.revoke(self.store(), RevocationKind::Jti, jti, self.clock.now(), exp + 60).await?;
                 tracing::info!(client_id = %app.client_id, "access token revoked");
             }
             Some(Own::Refresh { grant_id, client_id, .. }) if client_id == app.client_id => {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::edge::Identity;
-use crate::store::{RevocationRecord, Store, StoreError};
+use crate::store::{RevocationKind, RevocationRecord, Store, StoreError};
 
 #[derive(Default)]
 struct Sets {
@@ -103,18 +103,19 @@ impl Revocations {
             }
         }
         for r in records {
-            let map = match r.kind.as_str() {
-                "jti" => &mut sets.jti,
-                "grant" => &mut sets.grant,
-                "client" => &mut sets.client,
-                "user" => &mut sets.user,
-                _ => continue,
-            };
-            map.insert(r.value.clone().into(), (r.revoked_at, r.expires_at));
             if advance {
-                // Only reads of the log advance: seqs commit in order, so nothing before `seen` can appear later.
+                // Only reads of the log advance: seqs commit in order, so nothing before `seen` can appear later. An
+                // entry of a kind this version does not know is passed too, or it would be read again on every poll.
                 self.seen.fetch_max(r.seq, Ordering::AcqRel);
             }
+            let map = match r.kind {
+                Some(RevocationKind::Jti) => &mut sets.jti,
+                Some(RevocationKind::Grant) => &mut sets.grant,
+                Some(RevocationKind::Client) => &mut sets.client,
+                Some(RevocationKind::User) => &mut sets.user,
+                None => continue,
+            };
+            map.insert(r.value.clone().into(), (r.revoked_at, r.expires_at));
         }
         let any = !(sets.jti.is_empty() && sets.grant.is_empty() && sets.client.is_empty() && sets.user.is_empty());
         self.any.store(any, Ordering::Release);
@@ -124,7 +125,7 @@ impl Revocations {
     pub async fn revoke(
         &self,
         store: &dyn Store,
-        kind: &str,
+        kind: RevocationKind,
         value: &str,
         now: i64,
         expires_at: i64,
@@ -132,7 +133,7 @@ impl Revocations {
         let _guard = self.write.lock().await;
         let seq = store.revoke(kind, value, now, expires_at).await?;
         self.apply(
-            &[RevocationRecord { seq, kind: kind.into(), value: value.into(), revoked_at: now, expires_at }],
+            &[RevocationRecord { seq, kind: Some(kind), value: value.into(), revoked_at: now, expires_at }],
             now,
             false,
         );
@@ -145,5 +146,28 @@ impl Revocations {
         let records = store.revocations_since(self.seen.load(Ordering::Acquire), now).await?;
         self.apply(&records, now, true);
         Ok(records.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: i64, kind: Option<RevocationKind>, value: &str) -> RevocationRecord {
+        RevocationRecord { seq, kind, value: value.into(), revoked_at: 100, expires_at: 10_000 }
+    }
+
+    #[test]
+    fn an_entry_of_an_unknown_kind_is_read_past_and_revokes_nothing() {
+        // Regression: an entry of a kind this version does not know (written by a newer version during a rolling
+        // upgrade) did not move the log position, so every poll read it again and the position gauge stood still.
+        let r = Revocations::new();
+        r.apply(&[entry(1, Some(RevocationKind::Jti), "t1"), entry(2, None, "whatever")], 200, true);
+        assert_eq!(r.position(), 2);
+        r.apply(&[entry(3, None, "x")], 200, true);
+        assert_eq!(r.position(), 3);
+        // Own revocations apply at once but only reads of the log move the position.
+        r.apply(&[entry(7, Some(RevocationKind::Grant), "g")], 200, false);
+        assert_eq!(r.position(), 3);
     }
 }

@@ -19,7 +19,7 @@ use super::{AuthServer, ErrorCode, OAuthError, ASSERTION_LEEWAY_SECS, ASSERTION_
 use crate::edge::jwt;
 use crate::registry::credentials;
 use crate::registry::public_keys::Family;
-use crate::store::{AppRecord, AppType, GrantRecord, Redemption, RefreshRecord};
+use crate::store::{AppRecord, AppType, GrantRecord, Redemption, RefreshRecord, RevocationKind};
 
 /// Request parameters, from a form or a JSON object; each at most once (RFC 6749 3.2).
 #[derive(Debug, Default)]
@@ -208,7 +208,7 @@ impl AuthServer {
             tracing::warn!(grant = grant_id, reason = why, "grant revoked");
         }
         let until = now + self.cfg.access_token_ttl.as_secs() as i64 + 60;
-        self.revocations.revoke(self.store(), "grant", grant_id, now, until).await?;
+        self.revocations.revoke(self.store(), RevocationKind::Grant, grant_id, now, until).await?;
         Ok(())
     }
 

@@ -64,7 +64,7 @@ impl crate::registry::RevocationHook for EndRevokedSessions {
         match self.registry.store().revocations_since(*seen, now).await {
             Ok(records) => {
                 for r in records {
-                    if r.kind == "user" {
+                    if r.kind == Some(crate::store::RevocationKind::User) {
                         if let Err(e) = self.sessions.end_user(&r.value, r.revoked_at).await {
                             tracing::error!(error = %e, "console: ending a disabled user's sessions failed");
                         }

@@ -14,7 +14,9 @@ use serde_json::{json, Map, Value};
 
 use crate::clock::Clock;
 use crate::secret::Secret;
-use crate::store::{AdminTokenRecord, AppRecord, AppType, KeyRecord, SecretRecord, Store, StoreError, UserRecord};
+use crate::store::{
+    AdminTokenRecord, AppRecord, AppType, KeyRecord, RevocationKind, SecretRecord, Store, StoreError, UserRecord,
+};
 use passwords::{Passwords, Refusal};
 pub use validate::FieldError;
 
@@ -315,7 +317,7 @@ impl Registry {
             return Err(RegistryError::NotFound("app"));
         }
         let now = self.clock.now();
-        self.store.revoke("client", client_id, now, now + REVOCATION_WINDOW_SECS).await?;
+        self.store.revoke(RevocationKind::Client, client_id, now, now + REVOCATION_WINDOW_SECS).await?;
         for h in self.hooks() {
             h.revocations_changed().await;
         }
@@ -593,7 +595,7 @@ impl Registry {
     pub async fn end_user_access(&self, username: &str, why: &str) -> Result<(), RegistryError> {
         let now = self.clock.now();
         let grants = self.store.end_user_access(username, now).await?;
-        self.store.revoke("user", username, now, now + REVOCATION_WINDOW_SECS).await?;
+        self.store.revoke(RevocationKind::User, username, now, now + REVOCATION_WINDOW_SECS).await?;
         for h in self.hooks() {
             h.revocations_changed().await;
         }

@@ -65,7 +65,7 @@ pub struct UserRecord {
 }
 
 /// An admin API token (stored as its SHA-256).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AdminTokenRecord {
     /// Stable id.
     pub id: String,
@@ -84,7 +84,7 @@ pub struct AdminTokenRecord {
 }
 
 /// A signed-in administrator's console session (`Debug` leaves the CSRF token out).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ConsoleSessionRecord {
     /// Hex SHA-256 of the session id.
     pub session_hash: String,
@@ -150,7 +150,7 @@ pub struct AppRecord {
 }
 
 /// A client secret, stored as its SHA-256 only.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SecretRecord {
     /// Stable id, shown in lists.
     pub id: String,
@@ -167,7 +167,7 @@ pub struct SecretRecord {
 }
 
 /// A public key registered on a machine app.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct KeyRecord {
     /// Stable id, also used as the key's `kid`.
     pub id: String,
@@ -287,13 +287,14 @@ pub trait Store: FlowStore + Send + Sync + 'static {
 }
 
 /// One of the authorization server's signing keys.
-#[derive(Clone)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct SigningKeyRecord {
     /// Key id, published in the JWKS.
     pub kid: String,
     /// ES256, RS256 or EdDSA.
     pub alg: String,
     /// PKCS#8 PEM of the private key.
+    #[sqlx(try_from = "String")]
     pub private_pem: crate::secret::Secret,
     /// The public JWK (JSON).
     pub public_jwk: String,
@@ -310,7 +311,7 @@ impl std::fmt::Debug for SigningKeyRecord {
 }
 
 /// An authorization: a user let an app use some scopes. Refresh and access tokens belong to one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct GrantRecord {
     /// Id (also in the access tokens' `jti`).
     pub id: String,
@@ -329,7 +330,7 @@ pub struct GrantRecord {
 }
 
 /// An authorization code (stored as its SHA-256).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CodeRecord {
     /// Hex SHA-256 of the code.
     pub code_hash: String,
@@ -352,7 +353,7 @@ pub struct CodeRecord {
 }
 
 /// A refresh token (stored as its SHA-256).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RefreshRecord {
     /// Hex SHA-256 of the token.
     pub token_hash: String,
@@ -384,13 +385,50 @@ pub enum Redemption<T> {
     Unknown,
 }
 
+/// What a revocation log entry revokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RevocationKind {
+    /// One token, by its `jti`.
+    Jti,
+    /// A grant: every token of one refresh family (the grant id is the `jti` prefix).
+    Grant,
+    /// An app: every token issued to it before the entry.
+    Client,
+    /// A user: every token issued to them before the entry.
+    User,
+}
+
+impl RevocationKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationKind::Jti => "jti",
+            RevocationKind::Grant => "grant",
+            RevocationKind::Client => "client",
+            RevocationKind::User => "user",
+        }
+    }
+
+    /// Parses a stored name; `None` for a kind this version does not know (written by a newer one during a rolling
+    /// upgrade), which readers skip while still moving past its position.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "jti" => RevocationKind::Jti,
+            "grant" => RevocationKind::Grant,
+            "client" => RevocationKind::Client,
+            "user" => RevocationKind::User,
+            _ => return None,
+        })
+    }
+}
+
 /// An entry of the revocation log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevocationRecord {
     /// Position in the log.
     pub seq: i64,
-    /// `jti`, `grant`, `client` or `user`.
-    pub kind: String,
+    /// What it revokes; `None` for a kind this version does not know.
+    pub kind: Option<RevocationKind>,
     /// The revoked value.
     pub value: String,
     /// When.
@@ -473,7 +511,7 @@ pub trait FlowStore: Send + Sync + 'static {
         -> Result<bool, StoreError>;
 
     /// Appends to the revocation log.
-    async fn revoke(&self, kind: &str, value: &str, now: i64, expires_at: i64) -> Result<i64, StoreError>;
+    async fn revoke(&self, kind: RevocationKind, value: &str, now: i64, expires_at: i64) -> Result<i64, StoreError>;
     /// Log entries after `seq` that still matter at `now`.
     async fn revocations_since(&self, seq: i64, now: i64) -> Result<Vec<RevocationRecord>, StoreError>;
 

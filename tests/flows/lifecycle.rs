@@ -2,6 +2,7 @@
 //! user; each felt at the edge on the very next request.
 
 use serde_json::json;
+use tokengate::store::RevocationKind;
 
 use crate::support::authz::*;
 
@@ -193,8 +194,8 @@ async fn every_ten_minutes_the_server_deletes_what_has_expired() {
     let az = TestAuthz::start().await;
     let store = az.registry.store().clone();
     let now = az.clock.now();
-    store.revoke("jti", "short-lived", now, now + 1).await.unwrap();
-    store.revoke("jti", "long-lived", now, now + 86_400).await.unwrap();
+    store.revoke(RevocationKind::Jti, "short-lived", now, now + 1).await.unwrap();
+    store.revoke(RevocationKind::Jti, "long-lived", now, now + 86_400).await.unwrap();
     let stored = || async {
         // `now = 0`: every row still stored, expired or not.
         store.revocations_since(0, 0).await.unwrap().into_iter().map(|r| r.value).collect::<Vec<_>>()

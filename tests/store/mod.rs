@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokengate::store::{
-    AppRecord, AppType, Backend, CodeRecord, FlowStore, GrantRecord, Redemption, RefreshRecord, SqlStore, Store,
-    StoreError, UserRecord,
+    AppRecord, AppType, Backend, CodeRecord, FlowStore, GrantRecord, Redemption, RefreshRecord, RevocationKind,
+    SqlStore, Store, StoreError, UserRecord,
 };
 
 use crate::support::postgres::TestDatabase;
@@ -331,7 +331,9 @@ async fn revocation_numbers_are_gapless_and_a_reader_racing_the_writers_misses_n
     let mut tasks = Vec::new();
     for i in 0..45 {
         let store = instances[i % 3].clone();
-        tasks.push(tokio::spawn(async move { store.revoke("jti", &format!("t{i}"), NOW, NOW + 3600).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            store.revoke(RevocationKind::Jti, &format!("t{i}"), NOW, NOW + 3600).await.unwrap()
+        }));
     }
     let mut seqs = BTreeSet::new();
     for t in tasks {
@@ -403,8 +405,8 @@ async fn expired_records_are_swept_and_live_ones_kept(db: &Db) {
     assert!(store.answer_authorization_request("old-request", NOW - 100).await.unwrap());
     assert!(store.record_assertion("c1", "old-jti", NOW - 1, NOW - 300).await.unwrap());
     assert!(store.record_assertion("c1", "live-jti", NOW + 60, NOW).await.unwrap());
-    store.revoke("jti", "old", NOW - 100, NOW - 1).await.unwrap();
-    store.revoke("jti", "live", NOW - 100, NOW + 100).await.unwrap();
+    store.revoke(RevocationKind::Jti, "old", NOW - 100, NOW - 1).await.unwrap();
+    store.revoke(RevocationKind::Jti, "live", NOW - 100, NOW + 100).await.unwrap();
     store.create_refresh(&refresh_token("spent", "g1", None, NOW - 1000)).await.unwrap();
 
     assert_eq!(store.sweep(NOW).await.unwrap(), 5);
@@ -450,7 +452,7 @@ async fn postgres_notifies_other_instances_and_recovers_when_the_server_drops_ev
     assert!(connected.load(std::sync::atomic::Ordering::Relaxed));
 
     let started = Instant::now();
-    writing.revoke("jti", "a", NOW, NOW + 60).await.unwrap();
+    writing.revoke(RevocationKind::Jti, "a", NOW, NOW + 60).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), wake.notified()).await.expect("a notification for the revocation");
     eprintln!("notified {:?} after the revocation's commit", started.elapsed());
     // A signing key rotation is announced too.
@@ -468,11 +470,11 @@ async fn postgres_notifies_other_instances_and_recovers_when_the_server_drops_ev
     // The server drops every connection to this database: pooled ones and the listener's.
     assert!(db.terminate_connections().await >= 2, "the pools and the listener were connected");
     // Pools reconnect: the next statements on both handles work.
-    writing.revoke("jti", "b", NOW, NOW + 60).await.expect("the writer's pool reconnects");
+    writing.revoke(RevocationKind::Jti, "b", NOW, NOW + 60).await.expect("the writer's pool reconnects");
     assert_eq!(listening.revocations_since(0, NOW).await.expect("the reader's pool reconnects").len(), 2);
     // The listener comes back and wakes (a catch-up, or the notification itself): nothing is missed.
     tokio::time::timeout(Duration::from_secs(10), wake.notified()).await.expect("a wake-up after the reconnect");
-    writing.revoke("jti", "c", NOW, NOW + 60).await.unwrap();
+    writing.revoke(RevocationKind::Jti, "c", NOW, NOW + 60).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), wake.notified()).await.expect("notifications flow again");
     assert!(connected.load(std::sync::atomic::Ordering::Relaxed));
     feed.abort();
