@@ -21,7 +21,7 @@ use axum::Extension;
 use url::Url;
 
 use super::bridge::{ClientIp, Tls};
-use super::token::{parse_scope, Params};
+use super::wire::{parse_scope, Params};
 use super::{pages, AuthServer, ErrorCode, CODE_TTL_SECS, SESSION_TTL_SECS};
 use crate::registry::credentials;
 use crate::registry::RegistryError;

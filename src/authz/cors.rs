@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::token::Params;
+use super::wire::Params;
 use super::{AuthServer, ErrorCode, OAuthError};
 use crate::store::{AppRecord, AppType};
 

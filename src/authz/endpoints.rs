@@ -10,7 +10,7 @@ use axum::{Extension, Json};
 use serde_json::{json, Value};
 
 use super::bridge::ClientIp;
-use super::token::Params;
+use super::wire::Params;
 use super::{AuthServer, ErrorCode, OAuthError};
 use crate::registry::credentials;
 use crate::store::{AppRecord, RevocationKind};
@@ -124,7 +124,7 @@ pub async fn introspect(
         s.introspect(&app, &params).await
     }
     .await;
-    super::token::answer(result)
+    super::wire::answer(result)
 }
 
 /// `POST /oauth2/revoke`.
@@ -140,7 +140,7 @@ pub async fn revoke(
         s.revoke_token(&app, &params).await
     }
     .await;
-    super::token::answer(result.map(|()| json!({})))
+    super::wire::answer(result.map(|()| json!({})))
 }
 
 /// `GET /oauth2/jwks`.

@@ -5,6 +5,7 @@
 
 mod authorize;
 pub mod bridge;
+mod client_auth;
 mod cors;
 mod endpoints;
 mod error;
@@ -13,11 +14,12 @@ pub mod revocation;
 pub mod signing;
 pub(crate) mod throttle;
 mod token;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use jsonwebtoken::Algorithm;
@@ -27,7 +29,7 @@ use crate::config::AuthorizationServerConfig;
 use crate::edge::config::IssuerConfig;
 use crate::edge::{Identity, LocalIssuer};
 use crate::registry::{Registry, RevocationHook};
-use crate::store::{AppRecord, AppType, Store};
+use crate::store::Store;
 pub use error::{ErrorCode, OAuthError};
 use revocation::Revocations;
 use signing::SigningKeys;
@@ -54,11 +56,6 @@ pub struct AuthServer {
     /// `/authorize` and the login form, per client address.
     sign_in_limiter: crate::edge::limit::Limiter,
 }
-
-/// Failed client authentications allowed for one client from one address before attempts are refused for a while.
-const CLIENT_FREE_FAILURES: u32 = 3;
-/// Failed client authentications allowed from one address before attempts are refused for a while.
-const CLIENT_ADDRESS_FREE_FAILURES: u32 = 20;
 
 /// How long a code lives (as in the product).
 pub const CODE_TTL_SECS: i64 = 120;
@@ -207,72 +204,6 @@ impl AuthServer {
                     Ok(gone) => tracing::debug!(rows = gone, "expired records deleted"),
                     Err(e) => tracing::warn!(error = %e, "cannot delete expired records"),
                 }
-            }
-        }
-    }
-
-    /// Authenticates the client of a token, introspection or revocation request: HTTP Basic, or `client_id` and
-    /// `client_secret` in the body, or (public single-page apps) `client_id` alone. Returns the app and whether a
-    /// secret was verified.
-    async fn client(
-        &self,
-        headers: &HeaderMap,
-        params: &token::Params,
-        ip: Option<std::net::IpAddr>,
-    ) -> Result<(AppRecord, bool), OAuthError> {
-        let basic = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(crate::registry::credentials::client_basic);
-        let (client_id, secret, via_basic) = match basic {
-            Some(decoded) => {
-                if params.get("client_secret").is_some() {
-                    return Err(OAuthError::bad(ErrorCode::InvalidRequest, "use one client authentication method"));
-                }
-                let (id, secret) = decoded.map_err(|()| OAuthError::invalid_client(true))?;
-                if params.get("client_id").is_some_and(|c| c != id) {
-                    return Err(OAuthError::bad(
-                        ErrorCode::InvalidRequest,
-                        "client_id differs from the authenticated client",
-                    ));
-                }
-                (id, Some(secret), true)
-            }
-            None => {
-                let id = params.get("client_id").ok_or_else(|| OAuthError::invalid_client(false))?.to_string();
-                (id, params.get("client_secret").map(str::to_string), false)
-            }
-        };
-        let app = self.store().app(&client_id).await?;
-        // Failures count per (client, address) and per address, so that guessing one client's secret from one place
-        // cannot lock that client out everywhere.
-        let address = throttle::address_key(ip);
-        let mut keys = vec![
-            throttle::Key::failures_only(format!("client:{client_id}@{address}"), CLIENT_FREE_FAILURES),
-            throttle::Key::failures_only(format!("client-address:{address}"), CLIENT_ADDRESS_FREE_FAILURES),
-        ];
-        match (app, secret) {
-            (Some(app), Some(secret)) if app.app_type != AppType::Spa => {
-                let attempt = self.throttle.begin(keys).map_err(OAuthError::throttled)?;
-                if self.registry.verify_secret(&app.client_id, &secret).await? {
-                    attempt.succeeded();
-                    Ok((app, true))
-                } else {
-                    drop(attempt);
-                    tracing::warn!(client_id = %app.client_id, ip = ?ip, "client authentication failed");
-                    Err(OAuthError::invalid_client(via_basic))
-                }
-            }
-            (Some(app), None) if app.app_type == AppType::Spa => Ok((app, false)),
-            (Some(app), _) => {
-                tracing::warn!(client_id = %app.client_id, "client authentication failed: wrong method for its type");
-                Err(OAuthError::invalid_client(via_basic))
-            }
-            (None, _) => {
-                // An unknown client id counts against the address only.
-                let attempt = self.throttle.begin(keys.split_off(1)).map_err(OAuthError::throttled)?;
-                drop(attempt);
-                Err(OAuthError::invalid_client(via_basic))
             }
         }
     }

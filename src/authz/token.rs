@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Extension;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::Algorithm;
@@ -15,57 +15,12 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::bridge::ClientIp;
+use super::wire::{answer, parse_scope, Params};
 use super::{AuthServer, ErrorCode, OAuthError, ASSERTION_LEEWAY_SECS, ASSERTION_MAX_LIFETIME_SECS};
 use crate::edge::jwt;
 use crate::registry::credentials;
 use crate::registry::public_keys::Family;
 use crate::store::{AppRecord, AppType, GrantRecord, Redemption, RefreshRecord, RevocationKind};
-
-/// Request parameters, from a form or a JSON object; each at most once (RFC 6749 3.2).
-#[derive(Debug, Default)]
-pub struct Params(Vec<(String, String)>);
-
-impl Params {
-    /// Parses a form or (with a JSON content type) a JSON object of strings.
-    pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
-        let json = headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
-        let pairs: Vec<(String, String)> = if json {
-            let v: Value = serde_json::from_slice(body)
-                .map_err(|_| OAuthError::bad(ErrorCode::InvalidRequest, "the body is not valid JSON"))?;
-            let obj = v
-                .as_object()
-                .ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, "the body must be a JSON object"))?;
-            obj.iter()
-                .map(|(k, v)| match v {
-                    Value::String(s) => Ok((k.clone(), s.clone())),
-                    Value::Number(n) => Ok((k.clone(), n.to_string())),
-                    _ => Err(OAuthError::bad(ErrorCode::InvalidRequest, format!("`{k}` must be a string"))),
-                })
-                .collect::<Result<_, _>>()?
-        } else {
-            url::form_urlencoded::parse(body).into_owned().collect()
-        };
-        let mut seen = std::collections::HashSet::new();
-        for (k, _) in &pairs {
-            if !seen.insert(k.as_str()) {
-                return Err(OAuthError::bad(ErrorCode::InvalidRequest, format!("`{k}` is repeated")));
-            }
-        }
-        Ok(Params(pairs))
-    }
-
-    /// A parameter; empty values count as absent (RFC 6749 3.1).
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
-    }
-
-    fn require(&self, name: &str) -> Result<&str, OAuthError> {
-        self.get(name).ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, format!("`{name}` is required")))
-    }
-}
 
 /// The grant types, each with what it needs.
 enum Grant<'a> {
@@ -94,14 +49,6 @@ impl<'a> Grant<'a> {
             None => Err(OAuthError::bad(ErrorCode::InvalidRequest, "`grant_type` is required")),
         }
     }
-}
-
-/// Scope sets: parsed, checked against what may be granted, kept sorted and unique.
-pub fn parse_scope(s: &str) -> Vec<String> {
-    let mut v: Vec<String> = s.split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect();
-    v.sort();
-    v.dedup();
-    v
 }
 
 fn pkce_matches(verifier: &str, challenge: &str) -> bool {
@@ -496,15 +443,6 @@ impl AuthServer {
     }
 }
 
-/// A JSON answer with `Cache-Control: no-store`, or the OAuth error.
-pub(super) fn answer(result: Result<Value, OAuthError>) -> Response {
-    match result {
-        Ok(body) => ([(http::header::CACHE_CONTROL, "no-store"), (http::header::PRAGMA, "no-cache")], Json(body))
-            .into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
 /// `POST /oauth2/token`.
 pub async fn token(
     State(s): State<Arc<AuthServer>>,
@@ -534,10 +472,10 @@ pub async fn jwt_exchange(
         return OAuthError::bad(ErrorCode::InvalidRequest, "`jwt_token` is required").into_response();
     };
     let mut pairs: Vec<(String, String)> =
-        params.0.into_iter().filter(|(k, _)| k != "jwt_token" && k != "grant_type").collect();
+        params.into_pairs().into_iter().filter(|(k, _)| k != "jwt_token" && k != "grant_type").collect();
     pairs.push(("grant_type".into(), "urn:ietf:params:oauth:grant-type:jwt-bearer".into()));
     pairs.push(("assertion".into(), jwt));
-    answer(s.token_request(&headers, &Params(pairs), ip.0).await)
+    answer(s.token_request(&headers, &Params::from_pairs(pairs), ip.0).await)
 }
 
 #[cfg(test)]
@@ -551,12 +489,5 @@ mod tests {
         assert!(pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
         assert!(!pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"));
         assert!(!pkce_matches("short", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
-    }
-
-    #[test]
-    fn repeated_parameters_are_refused() {
-        let h = HeaderMap::new();
-        assert!(Params::parse(&h, b"grant_type=a&grant_type=b").is_err());
-        assert_eq!(Params::parse(&h, b"a=1&b=").unwrap().get("b"), None);
     }
 }
