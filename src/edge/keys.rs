@@ -22,6 +22,13 @@ pub const UNKNOWN_KID_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 /// Bounds on the background refresh period taken from `Cache-Control: max-age`.
 const MIN_REFRESH: Duration = Duration::from_secs(30);
 const MAX_REFRESH: Duration = Duration::from_secs(86_400);
+/// When to refetch after a successful fetch: as `Cache-Control: max-age` says, else every `default`; a `max-age` is
+/// clamped to [`MIN_REFRESH`] (or the configured period, when an operator asked for more frequent refreshes) ..
+/// [`MAX_REFRESH`], so an issuer answering `max-age=0` is not polled in a loop.
+fn next_refresh(max_age: Option<Duration>, default: Duration) -> Duration {
+    max_age.unwrap_or(default).clamp(MIN_REFRESH.min(default), MAX_REFRESH)
+}
+
 /// Largest JWKS or metadata document accepted.
 const MAX_DOCUMENT_BYTES: usize = 512 * 1024;
 
@@ -332,7 +339,7 @@ impl IssuerKeys {
             let wait = match self.fetch().await {
                 Ok(age) => {
                     backoff = Duration::from_millis(500);
-                    age.unwrap_or(self.default_refresh).clamp(MIN_REFRESH, MAX_REFRESH)
+                    next_refresh(age, self.default_refresh)
                 }
                 Err(e) => {
                     tracing::warn!(issuer = %self.issuer, error = %e, retry_in = ?backoff, "cannot load the issuer's keys; keeping the last good set");
@@ -405,6 +412,18 @@ mod tests {
         let u = metadata_urls("https://idp.example");
         assert_eq!(u[0].as_str(), "https://idp.example/.well-known/oauth-authorization-server");
         assert_eq!(u[1].as_str(), "https://idp.example/.well-known/openid-configuration");
+    }
+
+    #[test]
+    fn the_refresh_period_follows_max_age_within_bounds() {
+        let d = Duration::from_secs;
+        assert_eq!(next_refresh(None, d(300)), d(300));
+        assert_eq!(next_refresh(Some(d(600)), d(300)), d(600));
+        assert_eq!(next_refresh(Some(d(0)), d(300)), d(30));
+        assert_eq!(next_refresh(Some(d(10 * 86_400)), d(300)), d(86_400));
+        // An operator who configured a 2 s period accepts a max-age that short too.
+        assert_eq!(next_refresh(Some(d(2)), d(2)), d(2));
+        assert_eq!(next_refresh(Some(d(0)), d(2)), d(2));
     }
 
     #[test]

@@ -64,7 +64,7 @@ fn id(v: &Value) -> String {
 async fn a_machine_app_is_created_with_one_secret_shown_once() {
     let t = TestAdmin::start().await;
     let r = t.api.post("/admin/v1/apps", machine("Nightly export")).await.expect(201);
-    let app = &r.body;
+    let app = &r.json();
     assert_fields(app, MACHINE_ONLY, &["client_secret"]);
     assert!(is_client_id(app["client_id"].as_str().unwrap()), "{app}");
     assert_eq!(app["type"], "machine");
@@ -188,11 +188,11 @@ async fn get_shows_the_app_without_any_secret_or_hash() {
         let r = t.api.get(&format!("/admin/v1/apps/{}", id(&created))).await.expect(200);
         assert!(!r.text().contains(&secret), "the secret is shown again:\n{r}");
         assert!(!r.text().contains(&secret["tgs_".len()..]), "\n{r}");
-        assert!(r.body.get("client_secret").is_none(), "\n{r}");
+        assert!(r.json().get("client_secret").is_none(), "\n{r}");
         assert!(!r.text().contains("hash"), "a hash is shown:\n{r}");
         let mut expected = created.clone();
         expected.as_object_mut().unwrap().remove("client_secret");
-        assert_eq!(r.body, expected, "GET differs from the create answer");
+        assert_eq!(r.json(), expected, "GET differs from the create answer");
     }
 }
 
@@ -203,9 +203,9 @@ async fn the_list_shows_every_app_with_count_and_max_apps_and_no_secret() {
     let b = t.api.create_app(web("two")).await;
     let c = t.api.create_app(spa("three")).await;
     let r = t.api.get("/admin/v1/apps").await.expect(200);
-    assert_eq!(r.body["count"], 3, "\n{r}");
-    assert_eq!(r.body["max_apps"], MAX_APPS, "\n{r}");
-    let listed: Vec<String> = r.body["apps"].as_array().unwrap().iter().map(id).collect();
+    assert_eq!(r.json()["count"], 3, "\n{r}");
+    assert_eq!(r.json()["max_apps"], MAX_APPS, "\n{r}");
+    let listed: Vec<String> = r.json()["apps"].as_array().unwrap().iter().map(id).collect();
     for app in [&a, &b, &c] {
         assert!(listed.contains(&id(app)), "{} missing from\n{r}", id(app));
     }
@@ -214,7 +214,7 @@ async fn the_list_shows_every_app_with_count_and_max_apps_and_no_secret() {
     }
     assert!(!r.text().contains("client_secret") && !r.text().contains("hash"), "\n{r}");
     // Each listed app is its full view.
-    for listed in r.body["apps"].as_array().unwrap() {
+    for listed in r.json()["apps"].as_array().unwrap() {
         assert_eq!(listed, &t.api.app(&id(listed)).await);
     }
 }
@@ -393,7 +393,7 @@ async fn refresh_token_expiries_are_positive_integers_and_absolute_may_be_null()
     assert_eq!(w["refresh_token_inactivity_expiry_secs"], 1);
     let r =
         t.api.patch(&format!("/admin/v1/apps/{}", id(&w)), json!({"refresh_token_absolute_expiry_secs": null})).await;
-    assert_eq!(r.expect(200).body["refresh_token_absolute_expiry_secs"], Value::Null);
+    assert_eq!(r.expect(200).json()["refresh_token_absolute_expiry_secs"], Value::Null);
     assert_eq!(t.api.app(&id(&w)).await["refresh_token_absolute_expiry_secs"], Value::Null);
 }
 
@@ -468,15 +468,15 @@ async fn patch_changes_only_the_fields_sent() {
         .await;
     let path = format!("/admin/v1/apps/{}", id(&app));
     let r = t.api.patch(&path, json!({"name": "After"})).await.expect(200);
-    assert_eq!(r.body["name"], "After");
-    assert_eq!(r.body["description"], "kept");
-    assert_eq!(r.body["refresh_token_inactivity_expiry_secs"], 600);
-    assert_eq!(r.body["redirect_urls"], app["redirect_urls"]);
-    assert_eq!(r.body["client_id"], app["client_id"]);
-    assert_eq!(r.body["created_at"], app["created_at"]);
-    assert!(r.body["updated_at"].as_i64().unwrap() >= app["updated_at"].as_i64().unwrap(), "\n{r}");
-    assert!(r.body.get("client_secret").is_none(), "\n{r}");
-    assert_eq!(r.body, t.api.app(&id(&app)).await, "PATCH answer differs from GET");
+    assert_eq!(r.json()["name"], "After");
+    assert_eq!(r.json()["description"], "kept");
+    assert_eq!(r.json()["refresh_token_inactivity_expiry_secs"], 600);
+    assert_eq!(r.json()["redirect_urls"], app["redirect_urls"]);
+    assert_eq!(r.json()["client_id"], app["client_id"]);
+    assert_eq!(r.json()["created_at"], app["created_at"]);
+    assert!(r.json()["updated_at"].as_i64().unwrap() >= app["updated_at"].as_i64().unwrap(), "\n{r}");
+    assert!(r.json().get("client_secret").is_none(), "\n{r}");
+    assert_eq!(r.json(), t.api.app(&id(&app)).await, "PATCH answer differs from GET");
 
     let urls = json!(["https://new.example.com/cb", "http://localhost:8080/cb"]);
     let r = t
@@ -487,16 +487,16 @@ async fn patch_changes_only_the_fields_sent() {
         )
         .await
         .expect(200);
-    assert_eq!(r.body["redirect_urls"], urls);
-    assert_eq!(r.body["description"], "");
-    assert_eq!(r.body["name"], "After");
-    assert_eq!(r.body["app_description_url"], "https://docs.example.com/");
+    assert_eq!(r.json()["redirect_urls"], urls);
+    assert_eq!(r.json()["description"], "");
+    assert_eq!(r.json()["name"], "After");
+    assert_eq!(r.json()["app_description_url"], "https://docs.example.com/");
 
     // An empty patch changes nothing.
     let before = t.api.app(&id(&app)).await;
     let r = t.api.patch(&path, json!({})).await.expect(200);
-    assert_eq!(r.body["name"], before["name"]);
-    assert_eq!(r.body["redirect_urls"], before["redirect_urls"]);
+    assert_eq!(r.json()["name"], before["name"]);
+    assert_eq!(r.json()["redirect_urls"], before["redirect_urls"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

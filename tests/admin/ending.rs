@@ -9,7 +9,7 @@ const ROOT_PASSWORD: &str = "root-password-1";
 
 /// A PATCH of a user through the admin API (as root, by password), expecting 200.
 async fn patch_user(az: &TestAuthz, name: &str, body: Value) {
-    let r = http()
+    let r = client()
         .patch(format!("{}/admin/v1/users/{name}", az.admin_url))
         .basic_auth("root", Some(ROOT_PASSWORD))
         .json(&body)

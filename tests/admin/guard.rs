@@ -18,7 +18,7 @@ async fn a_text_plain_form_post_with_a_json_body_creates_no_admin_user() {
     for ct in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/json"] {
         let r = root.raw(Method::POST, "/admin/v1/users", ct, new_admin("mallory")).await;
         r.refused(415, "invalid_request");
-        assert!(r.body["error_description"].as_str().unwrap().contains("application/json"), "\n{r}");
+        assert!(r.json()["error_description"].as_str().unwrap().contains("application/json"), "\n{r}");
     }
     // No content type at all is not JSON either.
     let http = client();

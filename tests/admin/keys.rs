@@ -41,8 +41,8 @@ async fn a_pem_public_key_of_each_algorithm_is_added_and_listed() {
         let key = TestKey::generate(alg);
         let note = format!("{} key", alg.name());
         let r = t.api.post(&path, json!({"public_key": key.public_pem, "note": note})).await.expect(201);
-        assert_key_view(&r.body, alg.name(), &note, &key.jwk);
-        ids.push(r.body["id"].as_str().unwrap().to_string());
+        assert_key_view(&r.json(), alg.name(), &note, &key.jwk);
+        ids.push(r.json()["id"].as_str().unwrap().to_string());
     }
     let view = t.api.app(&id(&app)).await;
     let listed: Vec<&str> = view["public_keys"].as_array().unwrap().iter().map(|k| k["id"].as_str().unwrap()).collect();
@@ -61,7 +61,7 @@ async fn a_certificate_gives_its_public_key() {
         let key = TestKey::generate(alg);
         let cert = key.certificate_pem.clone().unwrap();
         let r = t.api.post(&path, json!({"public_key": cert, "note": "from a certificate"})).await.expect(201);
-        assert_key_view(&r.body, alg.name(), "from a certificate", &key.jwk);
+        assert_key_view(&r.json(), alg.name(), "from a certificate", &key.jwk);
     }
     assert_eq!(t.api.app(&id(&app)).await["public_keys"].as_array().unwrap().len(), 2);
 }
@@ -75,15 +75,15 @@ async fn a_jwk_is_added_as_json_text_or_as_an_object() {
         let key = TestKey::generate(alg);
         let text = key.jwk.to_string();
         let r = t.api.post(&path, json!({"public_key": text, "note": "text"})).await.expect(201);
-        assert_key_view(&r.body, alg.name(), "text", &key.jwk);
+        assert_key_view(&r.json(), alg.name(), "text", &key.jwk);
         let other = TestKey::generate(alg);
         let r = t.api.post(&path, json!({"jwk": other.jwk, "note": "object"})).await.expect(201);
-        assert_key_view(&r.body, alg.name(), "object", &other.jwk);
+        assert_key_view(&r.json(), alg.name(), "object", &other.jwk);
     }
     // Without a note.
     let key = TestKey::generate(Alg::ES256);
     let r = t.api.post(&path, json!({"jwk": key.jwk})).await.expect(201);
-    assert_eq!(r.body["note"], "", "\n{r}");
+    assert_eq!(r.json()["note"], "", "\n{r}");
     assert_eq!(t.api.app(&id(&app)).await["public_keys"].as_array().unwrap().len(), 7);
 }
 
@@ -239,7 +239,7 @@ async fn a_generated_key_pair_signs_and_verifies_and_the_private_key_is_shown_on
     let mut privates = Vec::new();
     for (body, alg) in cases {
         let r = t.api.post(&path, body).await.expect(201);
-        let view = &r.body;
+        let view = &r.json();
         assert_eq!(view["alg"], alg.name(), "\n{r}");
         for f in ["id", "note", "created_at", "jwk", "private_key"] {
             assert!(view.get(f).is_some(), "missing {f}:\n{r}");
@@ -252,7 +252,7 @@ async fn a_generated_key_pair_signs_and_verifies_and_the_private_key_is_shown_on
         privates.push(private);
     }
     let r = t.api.get(&format!("/admin/v1/apps/{}", id(&app))).await.expect(200);
-    assert_eq!(r.body["public_keys"].as_array().unwrap().len(), 4, "\n{r}");
+    assert_eq!(r.json()["public_keys"].as_array().unwrap().len(), 4, "\n{r}");
     assert!(!r.text().contains("PRIVATE KEY") && !r.text().contains("private_key"), "\n{r}");
     let list = t.api.get("/admin/v1/apps").await.expect(200);
     assert!(!list.text().contains("PRIVATE KEY"), "\n{list}");
@@ -296,7 +296,7 @@ async fn a_generated_key_is_listed_like_an_added_one() {
     let app = t.api.create_app(machine("m")).await;
     let r =
         t.api.post(&format!("/admin/v1/apps/{}/keys/generate", id(&app)), json!({"alg": "ES256"})).await.expect(201);
-    let mut expected = r.body.clone();
+    let mut expected = r.json().clone();
     expected.as_object_mut().unwrap().remove("private_key");
     let view = t.api.app(&id(&app)).await;
     assert_eq!(view["public_keys"], json!([expected]));
@@ -313,8 +313,8 @@ async fn deleting_a_key_removes_only_that_one() {
         .post(&format!("/admin/v1/apps/{cid}/keys"), json!({"public_key": TestKey::generate(Alg::ES256).public_pem}))
         .await
         .expect(201);
-    let a_id = a.body["id"].as_str().unwrap();
-    let b_id = b.body["id"].as_str().unwrap();
+    let a_id = a.json()["id"].as_str().unwrap().to_string();
+    let b_id = b.json()["id"].as_str().unwrap().to_string();
     assert_ne!(a_id, b_id);
     let r = t.api.delete(&format!("/admin/v1/apps/{cid}/keys/{a_id}")).await.expect(204);
     assert!(r.bytes.is_empty(), "\n{r}");

@@ -82,7 +82,7 @@ async fn parallel_creates(api: &AdminClient, n: usize) -> (Vec<String>, usize) {
     for task in tasks {
         let r = task.await.unwrap();
         match r.status {
-            201 => created.push(id(&r.body)),
+            201 => created.push(id(&r.json())),
             409 => {
                 r.refused(409, "app_limit_reached");
                 refused += 1;

@@ -23,11 +23,11 @@ async fn each_image_type_is_stored_and_served_back() {
         ("image/webp", webp()),
     ] {
         let r = t.api.raw(Method::PUT, &path, ct, bytes.clone()).await.expect(200);
-        assert_eq!(r.body["client_id"], cid.as_str(), "\n{r}");
-        assert_eq!(r.body["type"], "web", "\n{r}");
-        assert_eq!(r.body["logo_url"], format!("/oauth2/logo/{cid}"), "\n{r}");
+        assert_eq!(r.json()["client_id"], cid.as_str(), "\n{r}");
+        assert_eq!(r.json()["type"], "web", "\n{r}");
+        assert_eq!(r.json()["logo_url"], format!("/oauth2/logo/{cid}"), "\n{r}");
         let got = t.api.get(&path).await.expect(200);
-        assert_eq!(got.header("content-type").as_deref(), Some(ct), "\n{got}");
+        assert_eq!(got.header("content-type"), Some(ct), "\n{got}");
         assert_eq!(got.bytes, bytes, "{ct} logo bytes differ");
     }
     assert_eq!(t.api.app(&cid).await["logo_url"], format!("/oauth2/logo/{cid}"));
@@ -39,8 +39,8 @@ async fn a_single_page_app_takes_a_logo_too() {
     let app = t.api.create_app(spa("s")).await;
     let cid = id(&app);
     let r = t.api.raw(Method::PUT, &format!("/admin/v1/apps/{cid}/logo"), "image/gif", GIF.to_vec()).await.expect(200);
-    assert_eq!(r.body["logo_url"], format!("/oauth2/logo/{cid}"), "\n{r}");
-    assert!(r.body.get("developer_name").is_some(), "not the spa view:\n{r}");
+    assert_eq!(r.json()["logo_url"], format!("/oauth2/logo/{cid}"), "\n{r}");
+    assert!(r.json().get("developer_name").is_some(), "not the spa view:\n{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +97,7 @@ async fn at_most_256_kib_is_taken() {
     too_large(&r);
     // The refused uploads kept the previous logo.
     let got = t.api.get(&path).await.expect(200);
-    assert_eq!(got.header("content-type").as_deref(), Some("image/png"));
+    assert_eq!(got.header("content-type"), Some("image/png"));
     assert_eq!(got.bytes, exact);
 }
 
@@ -105,8 +105,8 @@ async fn at_most_256_kib_is_taken() {
 #[track_caller]
 fn too_large(r: &Reply) {
     if r.status == 413 {
-        assert!(r.body["error"].is_string(), "a 413 without a JSON error body:\n{r}");
-        assert_eq!(r.header("cache-control").as_deref(), Some("no-store"), "\n{r}");
+        assert!(r.json()["error"].is_string(), "a 413 without a JSON error body:\n{r}");
+        assert_eq!(r.header("cache-control"), Some("no-store"), "\n{r}");
     } else {
         r.invalid_field("logo");
     }
@@ -137,7 +137,7 @@ async fn a_refused_upload_keeps_the_previous_logo() {
     t.api.raw(Method::PUT, &path, "image/jpeg", GIF.to_vec()).await.invalid_field("logo");
     t.api.raw(Method::PUT, &path, "text/plain", b"hello".to_vec()).await.invalid_field("logo");
     let got = t.api.get(&path).await.expect(200);
-    assert_eq!(got.header("content-type").as_deref(), Some("image/png"));
+    assert_eq!(got.header("content-type"), Some("image/png"));
     assert_eq!(got.bytes, PNG);
     assert_eq!(t.api.app(&cid).await["logo_url"], format!("/oauth2/logo/{cid}"));
 }

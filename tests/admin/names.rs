@@ -12,7 +12,7 @@ async fn a_non_ascii_name_like_zoe_is_created_in_nfc_and_signs_in_however_it_is_
     let r =
         t.api.post("/admin/v1/users", json!({"username": "zoe\u{308}", "password": "zoe-password", "is_admin": true}));
     let r = r.await.expect(201);
-    assert_eq!(r.body["username"], "zo\u{eb}", "\n{r}");
+    assert_eq!(r.json()["username"], "zo\u{eb}", "\n{r}");
     for spelling in ["zo\u{eb}", "zoe\u{308}"] {
         t.as_(Auth::basic(spelling, "zoe-password")).get("/admin/v1/apps").await.expect(200);
     }
@@ -55,7 +55,7 @@ async fn a_confusable_or_mixed_script_name_is_refused_with_a_field_error() {
             t.api.post("/admin/v1/users", json!({"username": name, "password": "mallory-password", "is_admin": true}));
         let r = r.await;
         r.invalid_field("username");
-        assert!(r.body["error_description"].as_str().unwrap().contains(why), "{name}:\n{r}");
+        assert!(r.json()["error_description"].as_str().unwrap().contains(why), "{name}:\n{r}");
     }
     // And the CLI refuses it too.
     let out = t.env.cli(&["users", "add", "\u{430}\u{440}\u{435}", "--password-stdin"], Some("mallory-password"));

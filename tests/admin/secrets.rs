@@ -41,7 +41,7 @@ async fn a_secret_added_later_is_shown_once_and_listed_without_its_value() {
     let cid = id(&app);
     let first = app["client_secret"].as_str().unwrap().to_string();
     let r = t.api.post(&format!("/admin/v1/apps/{cid}/secrets"), json!({"note": "rotation 2025"})).await.expect(201);
-    let added = &r.body;
+    let added = &r.json();
     let obj = added.as_object().unwrap();
     let mut keys: Vec<&str> = obj.keys().map(|k| k.as_str()).collect();
     keys.sort();
@@ -71,10 +71,10 @@ async fn the_note_is_optional_and_at_most_64_characters() {
     let app = t.api.create_app(web("w")).await;
     let path = format!("/admin/v1/apps/{}/secrets", id(&app));
     let r = t.api.post(&path, json!({})).await.expect(201);
-    assert!(is_client_secret(r.body["client_secret"].as_str().unwrap()), "\n{r}");
-    assert_eq!(r.body["note"], "", "\n{r}");
+    assert!(is_client_secret(r.json()["client_secret"].as_str().unwrap()), "\n{r}");
+    assert_eq!(r.json()["note"], "", "\n{r}");
     let r = t.api.post(&path, json!({"note": "n".repeat(64)})).await.expect(201);
-    assert_eq!(r.body["note"].as_str().unwrap().len(), 64);
+    assert_eq!(r.json()["note"].as_str().unwrap().len(), 64);
     let count = t.api.app(&id(&app)).await["secrets"].as_array().unwrap().len();
     assert_eq!(count, 3);
 
@@ -116,7 +116,7 @@ async fn deleting_a_secret_removes_only_that_one() {
     let cid = id(&app);
     let first_id = app["secrets"][0]["id"].as_str().unwrap().to_string();
     let second = t.api.post(&format!("/admin/v1/apps/{cid}/secrets"), json!({"note": "second"})).await.expect(201);
-    let second_id = second.body["id"].as_str().unwrap().to_string();
+    let second_id = second.json()["id"].as_str().unwrap().to_string();
 
     let r = t.api.delete(&format!("/admin/v1/apps/{cid}/secrets/{first_id}")).await.expect(204);
     assert!(r.bytes.is_empty(), "\n{r}");
@@ -144,7 +144,7 @@ async fn every_secret_is_different() {
     let mut all = vec![app["client_secret"].as_str().unwrap().to_string()];
     for _ in 0..5 {
         let r = t.api.post(&format!("/admin/v1/apps/{}/secrets", id(&app)), json!({})).await.expect(201);
-        all.push(r.body["client_secret"].as_str().unwrap().to_string());
+        all.push(r.json()["client_secret"].as_str().unwrap().to_string());
     }
     for _ in 0..3 {
         all.push(t.api.create_app(web("w")).await["client_secret"].as_str().unwrap().to_string());

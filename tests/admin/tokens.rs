@@ -9,9 +9,9 @@ use crate::support::admin::*;
 async fn an_admin_token_expires_and_is_refused_from_then_on() {
     let t = TestAdmin::start().await;
     let r = t.api.post("/admin/v1/tokens", json!({"note": "ci", "expires_in_days": 1})).await.expect(201);
-    let token = r.body["token"].as_str().expect("token").to_string();
+    let token = r.json()["token"].as_str().expect("token").to_string();
     assert!(token.starts_with("tga_"), "\n{r}");
-    assert_eq!(r.body["expires_at"].as_i64().unwrap() - r.body["created_at"].as_i64().unwrap(), 86_400, "\n{r}");
+    assert_eq!(r.json()["expires_at"].as_i64().unwrap() - r.json()["created_at"].as_i64().unwrap(), 86_400, "\n{r}");
     let ci = t.as_(Auth::bearer(&token));
     ci.get("/admin/v1/apps").await.expect(200);
     let clock = &t.server.as_ref().unwrap().clock;
@@ -33,12 +33,12 @@ async fn admin_tokens_are_listed_without_the_token_and_revoked_one_by_one() {
     let cli_token = t.env.cli_ok(&["users", "token", "root", "--note", "deploy", "--expires-in-days", "7"], None);
     let cli_token = cli_token.trim().to_string();
     let r = t.api.post("/admin/v1/tokens", json!({"note": "script"})).await.expect(201);
-    let api_token = r.body["token"].as_str().unwrap().to_string();
-    let api_id = r.body["id"].as_str().unwrap().to_string();
-    assert_eq!(r.body["expires_at"].as_i64().unwrap() - r.body["created_at"].as_i64().unwrap(), 90 * 86_400);
+    let api_token = r.json()["token"].as_str().unwrap().to_string();
+    let api_id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(r.json()["expires_at"].as_i64().unwrap() - r.json()["created_at"].as_i64().unwrap(), 90 * 86_400);
 
     let listed = t.api.get("/admin/v1/tokens").await.expect(200);
-    let tokens = listed.body["tokens"].as_array().unwrap().clone();
+    let tokens = listed.json()["tokens"].as_array().unwrap().clone();
     assert_eq!(tokens.len(), 3, "\n{listed}");
     for tok in &tokens {
         let mut keys: Vec<&str> = tok.as_object().unwrap().keys().map(|k| k.as_str()).collect();
@@ -84,7 +84,7 @@ async fn a_disabled_admins_tokens_stay_dead_after_a_re_enable() {
     t.api.patch("/admin/v1/users/carol", json!({"disabled": false})).await.expect(200);
     t.as_(Auth::bearer(&token)).get("/admin/v1/apps").await.refused(401, "unauthorized");
     let listed = t.api.get("/admin/v1/tokens?username=carol").await.expect(200);
-    assert_eq!(listed.body["tokens"], json!([]), "\n{listed}");
+    assert_eq!(listed.json()["tokens"], json!([]), "\n{listed}");
     // Her password works again; a new token can be made.
     t.as_(Auth::basic("carol", "carol-password")).get("/admin/v1/apps").await.expect(200);
 }

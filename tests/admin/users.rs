@@ -29,7 +29,8 @@ async fn the_list_shows_every_user_without_a_password_hash() {
     })
     .await;
     let r = t.api.get("/admin/v1/users").await.expect(200);
-    let users = r.body["users"].as_array().unwrap_or_else(|| panic!("no users array:\n{r}"));
+    let body = r.json();
+    let users = body["users"].as_array().unwrap_or_else(|| panic!("no users array:\n{r}"));
     assert_eq!(users.len(), 2, "\n{r}");
     assert_user_view(find(users, "root").unwrap(), "root", true, false);
     assert_user_view(find(users, "bob").unwrap(), "bob", false, false);
@@ -44,14 +45,14 @@ async fn a_user_created_through_the_api_can_log_in() {
     let r =
         t.api.post("/admin/v1/users", json!({"username": "dana", "password": "dana-password", "is_admin": true})).await;
     let r = r.expect(201);
-    assert_user_view(&r.body, "dana", true, false);
+    assert_user_view(&r.json(), "dana", true, false);
     assert!(!r.text().contains("dana-password") && !r.text().contains("$argon2"), "\n{r}");
     t.as_(Auth::basic("dana", "dana-password")).get("/admin/v1/apps").await.expect(200);
     t.as_(Auth::basic("dana", "wrong-password")).get("/admin/v1/apps").await.refused(401, "unauthorized");
 
     let r =
         t.api.post("/admin/v1/users", json!({"username": "eve", "password": "eve-password", "is_admin": false})).await;
-    assert_user_view(&r.expect(201).body, "eve", false, false);
+    assert_user_view(&r.expect(201).json(), "eve", false, false);
     t.as_(Auth::basic("eve", "eve-password")).get("/admin/v1/apps").await.refused(403, "forbidden");
     assert_eq!(t.api.users().await.len(), 3);
     assert!(!t.env.db_contains("dana-password"), "a password is in the database in the clear");
@@ -115,7 +116,7 @@ async fn a_password_needs_8_characters_and_a_username_is_required() {
 
     let r =
         t.api.post("/admin/v1/users", json!({"username": "frank", "password": "12345678", "is_admin": false})).await;
-    assert_user_view(&r.expect(201).body, "frank", false, false);
+    assert_user_view(&r.expect(201).json(), "frank", false, false);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,20 +129,20 @@ async fn patch_promotes_demotes_disables_and_changes_the_password() {
     bob("bob-password").get("/admin/v1/apps").await.refused(403, "forbidden");
 
     let r = t.api.patch("/admin/v1/users/bob", json!({"is_admin": true})).await.expect(200);
-    assert_user_view(&r.body, "bob", true, false);
+    assert_user_view(&r.json(), "bob", true, false);
     bob("bob-password").get("/admin/v1/apps").await.expect(200);
 
     let r = t.api.patch("/admin/v1/users/bob", json!({"password": "bob-new-password"})).await.expect(200);
-    assert_user_view(&r.body, "bob", true, false);
+    assert_user_view(&r.json(), "bob", true, false);
     bob("bob-password").get("/admin/v1/apps").await.refused(401, "unauthorized");
     bob("bob-new-password").get("/admin/v1/apps").await.expect(200);
 
     let r = t.api.patch("/admin/v1/users/bob", json!({"disabled": true})).await.expect(200);
-    assert_user_view(&r.body, "bob", true, true);
+    assert_user_view(&r.json(), "bob", true, true);
     bob("bob-new-password").get("/admin/v1/apps").await.refused(401, "unauthorized");
 
     let r = t.api.patch("/admin/v1/users/bob", json!({"disabled": false, "is_admin": false})).await.expect(200);
-    assert_user_view(&r.body, "bob", false, false);
+    assert_user_view(&r.json(), "bob", false, false);
     bob("bob-new-password").get("/admin/v1/apps").await.refused(403, "forbidden");
     assert_user_view(find(&t.api.users().await, "bob").unwrap(), "bob", false, false);
 }

@@ -7,12 +7,10 @@ mod pages;
 mod sessions;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Mutex;
 
-use reqwest::header::HeaderMap;
-
-use crate::support::authz::{http, TestAuthz};
+use crate::support::authz::TestAuthz;
+pub use crate::support::http::{client, unescape, Reply};
 
 /// The console administrator every test signs in as.
 pub const ROOT: &str = "root";
@@ -33,91 +31,6 @@ pub struct Visitor {
     jar: std::sync::Arc<Mutex<HashMap<String, String>>>,
 }
 
-/// One answer, with the request that got it (both printed when an assertion fails).
-pub struct Page {
-    pub request: String,
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl Page {
-    /// A header's value, or "".
-    pub fn header(&self, name: &str) -> String {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
-    }
-
-    /// Every `Set-Cookie` value.
-    pub fn set_cookies(&self) -> Vec<String> {
-        self.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
-    }
-
-    /// The `Location` of a 303.
-    #[track_caller]
-    pub fn redirect(&self) -> String {
-        assert_eq!(self.status, 303, "expected a redirect:\n{self}");
-        self.header("location")
-    }
-
-    /// Panics unless the status is `status`.
-    #[track_caller]
-    pub fn expect(self, status: u16) -> Page {
-        assert_eq!(self.status, status, "expected {status}:\n{self}");
-        self
-    }
-
-    /// The first hidden CSRF token of the page's forms.
-    #[track_caller]
-    pub fn csrf(&self) -> String {
-        self.value_of("csrf")
-    }
-
-    /// The `value` attribute of the input named or identified `name`.
-    #[track_caller]
-    pub fn value_of(&self, name: &str) -> String {
-        for marker in [format!("name=\"{name}\" value=\""), format!("id=\"{name}\" value=\"")] {
-            if let Some(i) = self.body.find(&marker) {
-                let rest = &self.body[i + marker.len()..];
-                return unescape(&rest[..rest.find('"').expect("closing quote")]);
-            }
-        }
-        panic!("no input {name}:\n{self}");
-    }
-
-    /// The text of the page with HTML escapes undone (for comparing with the API's messages).
-    pub fn text(&self) -> String {
-        unescape(&self.body)
-    }
-}
-
-/// Undoes askama's HTML escaping.
-pub fn unescape(s: &str) -> String {
-    s.replace("&#34;", "\"")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-impl fmt::Display for Page {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut body = self.body.clone();
-        if body.len() > 3000 {
-            body.truncate(3000);
-            body.push_str("...");
-        }
-        write!(f, "  request: {}\n  answer:  {} {:?}\n{}", self.request, self.status, self.headers, body)
-    }
-}
-
-impl fmt::Debug for Page {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
 impl Visitor {
     /// A visitor of `az`'s admin listener with no cookie.
     pub fn new(az: &TestAuthz) -> Visitor {
@@ -126,7 +39,7 @@ impl Visitor {
 
     /// A visitor of the admin listener at `base` with no cookie.
     pub fn on(base: &str) -> Visitor {
-        Visitor { base: base.to_string(), http: http(), jar: Default::default() }
+        Visitor { base: base.to_string(), http: client(), jar: Default::default() }
     }
 
     /// The same visitor (the same cookies) on another admin listener of the same site: another instance.
@@ -148,13 +61,10 @@ impl Visitor {
         self.jar.lock().unwrap().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
     }
 
-    async fn send(&self, request: String, rb: reqwest::RequestBuilder) -> Page {
+    async fn send(&self, request: String, rb: reqwest::RequestBuilder) -> Reply {
         let rb = rb.header("cookie", self.cookie_header());
         let resp = rb.send().await.unwrap_or_else(|e| panic!("{request}: {e}"));
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.text().await.unwrap_or_default();
-        let page = Page { request, status, headers, body };
+        let page = Reply::read(request, resp).await;
         let mut jar = self.jar.lock().unwrap();
         for c in page.set_cookies() {
             let pair = c.split(';').next().unwrap_or_default();
@@ -169,12 +79,12 @@ impl Visitor {
     }
 
     /// GET a path of the admin listener.
-    pub async fn get(&self, path: &str) -> Page {
+    pub async fn get(&self, path: &str) -> Reply {
         self.send(format!("GET {path}"), self.http.get(format!("{}{path}", self.base))).await
     }
 
     /// POST a form to a path of the admin listener.
-    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Reply {
         let shown: Vec<String> =
             form.iter().map(|(k, v)| if *k == "password" { format!("{k}=…") } else { format!("{k}={v}") }).collect();
         self.send(format!("POST {path} {}", shown.join("&")), self.http.post(format!("{}{path}", self.base)).form(form))
@@ -187,7 +97,7 @@ impl Visitor {
         path: &str,
         fields: &[(&str, &str)],
         files: &[(&str, &str, &str, &[u8])],
-    ) -> Page {
+    ) -> Reply {
         let boundary = "----tokengate-console-test-boundary";
         let mut body = Vec::new();
         for (name, value) in fields {
@@ -216,14 +126,14 @@ impl Visitor {
     }
 
     /// Signs in through the form; returns the answer to the POST.
-    pub async fn sign_in(&self, username: &str, password: &str) -> Page {
+    pub async fn sign_in(&self, username: &str, password: &str) -> Reply {
         let form = self.get("/console/sign-in").await.expect(200);
         let csrf = form.csrf();
         self.post("/console/sign-in", &[("csrf", &csrf), ("username", username), ("password", password)]).await
     }
 
     /// Signs in as root and returns the app list page.
-    pub async fn signed_in(az: &TestAuthz) -> (Visitor, Page) {
+    pub async fn signed_in(az: &TestAuthz) -> (Visitor, Reply) {
         let v = Visitor::new(az);
         let r = v.sign_in(ROOT, ROOT_PASSWORD).await;
         assert_eq!(r.redirect(), "/console/apps", "{r}");

@@ -144,6 +144,31 @@ async fn upstream_down_gets_502_with_a_json_body() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_closing_without_answering_gets_502_and_the_gateway_carries_on() {
+    let s = Stack::start().await;
+    s.upstream.set_mode(UpstreamMode::Close);
+    let r = s.gateway.get("/public/x", None).await;
+    assert_eq!(r.status(), 502);
+    assert_eq!(json(r).await["error"], "bad_gateway");
+    s.upstream.set_mode(UpstreamMode::Normal);
+    assert_eq!(s.gateway.get("/public/x", None).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstreams_own_statuses_and_bodies_reach_the_client_unchanged() {
+    // The gateway's answers are its own refusals; an authorized request gets whatever the API says, errors too.
+    let s = Stack::start().await;
+    let token = s.issuer.mint(&Claims::new(&s.issuer));
+    for status in [401, 403, 404, 503] {
+        s.upstream.set_mode(UpstreamMode::Status(status));
+        let r = s.gateway.get("/api/x", Some(&token)).await;
+        assert_eq!(r.status(), status);
+        assert!(r.headers().get("www-authenticate").is_none(), "{status}: the upstream sent no challenge");
+        assert_eq!(json(r).await["path"], "/api/x", "{status}: the upstream's own body");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_upstream_gets_504() {
     let s = Stack::start().await;
     s.upstream.set_mode(UpstreamMode::Delay(std::time::Duration::from_secs(4)));

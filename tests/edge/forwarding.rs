@@ -119,6 +119,12 @@ async fn upstream_connections_are_reused() {
         "{} upstream connections for 20 sequential requests",
         s.upstream.connections()
     );
+    // Over HTTP/1.1 keep-alive: the later requests came on a connection that an earlier one opened, which is
+    // still open after the last answer.
+    let seen = s.upstream.seen();
+    assert!(seen.iter().all(|r| r.version == "HTTP/1.1"), "{seen:?}");
+    assert!(seen.iter().skip(1).all(|r| r.connection <= 2), "{seen:?}");
+    assert!(s.upstream.open_connections() >= 1, "the pooled upstream connection was closed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -138,3 +138,27 @@ async fn configured_endpoints_skip_discovery() {
     assert_eq!(gw.get("/api/x", Some("o")).await.status(), 200);
     assert_eq!(issuer.discovery_calls(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_set_is_refreshed_as_its_cache_control_max_age_says() {
+    // The configured period is 1 s; the issuer's `max-age` decides instead, whenever it sends one.
+    let issuer = TestIssuer::start().await;
+    issuer.set_jwks_max_age(1);
+    let upstream = TestUpstream::start().await;
+    let mut cfg = GatewayConfig::new(&issuer, &upstream);
+    cfg.issuer_extra = "jwks_refresh_secs = 1".into();
+    let _gateway = TestGateway::start(&cfg).await;
+
+    // max-age=1: refetched every second or so.
+    let before = issuer.jwks_calls();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let refreshed = issuer.jwks_calls() - before;
+    assert!(refreshed >= 2, "{refreshed} refreshes in 3.5 s with max-age=1");
+
+    // max-age=3600: once the next refresh has read it, no more fetches, though the configured period is 1 s.
+    issuer.set_jwks_max_age(3600);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let settled = issuer.jwks_calls();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(issuer.jwks_calls(), settled, "refetched within max-age=3600");
+}

@@ -286,7 +286,7 @@ async fn idle_rate_limited_callers_are_forgotten() {
     })
     .await;
     for i in 2..=101u8 {
-        let c = reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, i])).build().unwrap();
+        let c = crate::support::http::client_from(std::net::IpAddr::from([127, 0, 0, i]));
         let r = c.get(format!("{}/public/x", s.gateway.url)).send().await.unwrap();
         assert_eq!(r.status(), 200);
     }

@@ -182,7 +182,8 @@ async fn every_page_refuses_framing_and_cross_origin_reads() {
     let consent = browser.login(&login, "alice", ALICE_PASSWORD).await.expect(200);
     let error = browser.get(&authorize_path("no-such-client", REDIRECT, "api:read", "st", None)).await.expect(400);
     let path = authorize_path(&app.client_id, REDIRECT, "api:read", "st", None);
-    let cross = http().get(format!("{}{path}", az.url)).header("origin", "https://evil.example").send().await.unwrap();
+    let cross =
+        client().get(format!("{}{path}", az.url)).header("origin", "https://evil.example").send().await.unwrap();
     let from_elsewhere = Reply::read(format!("GET {path} (Origin: https://evil.example)"), cross).await.expect(200);
     for page in [&login, &wrong, &consent, &error, &from_elsewhere] {
         assert_eq!(page.header("x-frame-options"), Some("DENY"), "{page:?}");

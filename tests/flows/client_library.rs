@@ -15,7 +15,7 @@ use crate::support::authz::*;
 fn http_client(
 ) -> impl Fn(HttpRequest) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<HttpResponse, reqwest::Error>> + Send>>
 {
-    let http = http();
+    let http = client();
     move |mut request: HttpRequest| {
         let http = http.clone();
         let uri = request.uri().to_string();

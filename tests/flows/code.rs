@@ -99,7 +99,7 @@ async fn the_edge_enforces_the_scopes_the_token_was_granted() {
     let token = tokens["access_token"].as_str().unwrap();
     az.api(token).await.expect(200);
     let hits = az.upstream.hits();
-    let write = http().post(format!("{}/api/x", az.url)).bearer_auth(token).send().await.unwrap();
+    let write = client().post(format!("{}/api/x", az.url)).bearer_auth(token).send().await.unwrap();
     assert_eq!(write.status(), 403);
     assert_eq!(az.upstream.hits(), hits, "a refused write reached the upstream");
 }
@@ -215,7 +215,7 @@ async fn token_endpoint_errors_follow_rfc_6749() {
 
     // A repeated parameter (RFC 6749 3.2).
     let repeated = "grant_type=authorization_code&grant_type=authorization_code&code=x&redirect_uri=https%3A%2F%2Fclient.example%2Fcb";
-    let r = http()
+    let r = client()
         .post(format!("{}/oauth2/token", az.url))
         .header("authorization", basic_of(&app))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -226,7 +226,7 @@ async fn token_endpoint_errors_follow_rfc_6749() {
     Reply::read("POST /oauth2/token (grant_type twice)".into(), r).await.oauth_error(400, "invalid_request");
     let repeated_code =
         format!("grant_type=authorization_code&code={code}&code={code}&redirect_uri=https%3A%2F%2Fclient.example%2Fcb");
-    let r = http()
+    let r = client()
         .post(format!("{}/oauth2/token", az.url))
         .header("authorization", basic_of(&app))
         .header("content-type", "application/x-www-form-urlencoded")

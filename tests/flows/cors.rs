@@ -14,7 +14,7 @@ const SPA_ORIGIN: &str = "http://localhost:5173";
 const WEB_ORIGIN: &str = "https://portal.example";
 
 async fn preflight(az: &TestAuthz, path: &str, origin: &str) -> Reply {
-    let r = http()
+    let r = client()
         .request(reqwest::Method::OPTIONS, format!("{}{path}", az.url))
         .header("origin", origin)
         .header("access-control-request-method", "POST")
@@ -26,7 +26,7 @@ async fn preflight(az: &TestAuthz, path: &str, origin: &str) -> Reply {
 }
 
 async fn post_from(az: &TestAuthz, path: &str, origin: &str, form: &[(&str, &str)]) -> Reply {
-    let r = http().post(format!("{}{path}", az.url)).header("origin", origin).form(form).send().await.unwrap();
+    let r = client().post(format!("{}{path}", az.url)).header("origin", origin).form(form).send().await.unwrap();
     Reply::read(format!("POST {path} (Origin: {origin})"), r).await
 }
 
@@ -94,7 +94,7 @@ async fn token_and_revoke_answer_cors_only_for_a_single_page_apps_registered_ori
     let other = [("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_id", other_spa.client_id.as_str())];
     not_allowed(&post_from(&az, "/oauth2/token", SPA_ORIGIN, &other).await);
     // A web app and a machine app are never served cross-origin, even from their own redirect origin.
-    let r = http()
+    let r = client()
         .post(format!("{}/oauth2/token", az.url))
         .header("origin", WEB_ORIGIN)
         .header("authorization", basic(&web.client_id, web.secret()))
@@ -103,7 +103,7 @@ async fn token_and_revoke_answer_cors_only_for_a_single_page_apps_registered_ori
         .await
         .unwrap();
     not_allowed(&Reply::read("POST /oauth2/token (web app)".into(), r).await);
-    let r = http()
+    let r = client()
         .post(format!("{}/oauth2/token", az.url))
         .header("origin", SPA_ORIGIN)
         .header("authorization", basic(&machine.client_id, machine.secret()))

@@ -63,7 +63,7 @@ async fn a_flood_of_unauthenticated_authorization_requests_with_the_largest_stat
     for a in 0..40u8 {
         let (url, path) = (az.url.clone(), path.clone());
         tasks.push(tokio::spawn(async move {
-            let client = http_from(loopback(10 + a));
+            let client = client_from(loopback(10 + a));
             let mut statuses = Vec::new();
             for _ in 0..50 {
                 let r = client.get(format!("{url}{path}")).send().await.expect("request");

@@ -79,7 +79,7 @@ async fn concurrent_token_requests_of_one_client_with_its_right_secret_are_never
     for _ in 0..32 {
         let (url, id, secret) = (az.url.clone(), app.client_id.clone(), app.secret().to_string());
         requests.push(tokio::spawn(async move {
-            http()
+            client()
                 .post(format!("{url}/oauth2/token"))
                 .header("authorization", basic(&id, &secret))
                 .form(&[("grant_type", "client_credentials")])

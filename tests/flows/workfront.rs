@@ -45,7 +45,7 @@ async fn the_integrations_token_path_takes_a_json_body_with_basic_auth() {
     let app = az.web_app("Workfront client").await;
     let code = az.code(&app, "api:read offline_access", None).await;
     let body = json!({"code": code, "grant_type": "authorization_code", "redirect_uri": REDIRECT});
-    let r = http()
+    let r = client()
         .post(format!("{}/integrations/oauth2/api/v1/token", az.url))
         .header("authorization", basic(&app.client_id, app.secret()))
         .json(&body)
@@ -61,7 +61,7 @@ async fn the_integrations_token_path_takes_a_json_body_with_basic_auth() {
 
     // Refreshing there, as JSON too.
     let body = json!({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]});
-    let r = http()
+    let r = client()
         .post(format!("{}/integrations/oauth2/api/v1/token", az.url))
         .header("authorization", basic(&app.client_id, app.secret()))
         .json(&body)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::authz::{authorize_path, basic, http, Browser, REDIRECT};
+use crate::support::authz::{authorize_path, basic, client, Browser, REDIRECT};
 use crate::support::postgres::TestDatabase;
 use crate::support::*;
 
@@ -85,7 +85,7 @@ impl Cluster {
 
     /// `POST /oauth2/token` on instance `i` with Basic client authentication.
     async fn token(&self, i: usize, id: &str, secret: &str, form: &[(&str, &str)]) -> reqwest::Result<(u16, Value)> {
-        let r = http()
+        let r = client()
             .post(format!("{}/oauth2/token", self.url(i)))
             .header("authorization", basic(id, secret))
             .form(form)
@@ -191,12 +191,12 @@ async fn an_app_made_on_one_instance_works_on_the_others_and_its_revoked_token_i
     // Every instance publishes the same keys.
     let mut jwks = Vec::new();
     for i in 0..3 {
-        jwks.push(http().get(format!("{}/oauth2/jwks", cluster.url(i))).send().await.unwrap().text().await.unwrap());
+        jwks.push(client().get(format!("{}/oauth2/jwks", cluster.url(i))).send().await.unwrap().text().await.unwrap());
     }
     assert!(jwks.windows(2).all(|w| w[0] == w[1]), "{jwks:?}");
 
     // Revoked through the first instance: the other two refuse it within a second.
-    let r = http()
+    let r = client()
         .post(format!("{}/oauth2/revoke", cluster.url(0)))
         .header("authorization", basic(&id, &secret))
         .form(&[("token", access.as_str())])
@@ -307,7 +307,8 @@ async fn a_key_rotated_through_one_instance_signs_and_verifies_on_all_of_them() 
         assert_eq!(cluster.api(i, &after).await, 200);
         assert_eq!(cluster.api(i, &before).await, 200);
     }
-    let jwks: Value = http().get(format!("{}/oauth2/jwks", cluster.url(0))).send().await.unwrap().json().await.unwrap();
+    let jwks: Value =
+        client().get(format!("{}/oauth2/jwks", cluster.url(0))).send().await.unwrap().json().await.unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "{jwks}");
 }
 
@@ -333,7 +334,7 @@ async fn an_instance_killed_in_the_middle_of_refreshes_loses_nothing() {
             let refresh = |base: String, token: String| {
                 let (id, secret) = (id.clone(), secret.clone());
                 async move {
-                    let r = http()
+                    let r = client()
                         .post(format!("{base}/oauth2/token"))
                         .header("authorization", basic(&id, &secret))
                         .form(&[("grant_type", "refresh_token"), ("refresh_token", token.as_str())])

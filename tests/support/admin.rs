@@ -5,7 +5,6 @@
 //! Also here: key material made in the test (PEM public keys, X.509 certificates, JWKs, private keys) and small
 //! images for the logo upload.
 
-use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,13 +20,13 @@ use aws_lc_rs::signature::{
 };
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use tokengate::server::{Options, Shutdown};
 use tokengate::{Config, ManualClock};
 
+pub use super::http::{client, Reply};
 use super::{b64url, ensure_crypto_provider, now, Alg};
 
 /// The password of the `root` admin every [`TestAdmin`] starts with.
@@ -213,11 +212,6 @@ impl Drop for AdminServer {
     }
 }
 
-/// An HTTP client that keeps no state between tests.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
-}
-
 /// Who a request claims to be.
 #[derive(Clone, Debug)]
 pub enum Auth {
@@ -245,70 +239,6 @@ pub enum Body {
     Json(Value),
     /// Raw bytes with a content type.
     Raw(&'static str, Vec<u8>),
-}
-
-/// One answer, with the request that got it (both printed when an assertion fails).
-pub struct Reply {
-    pub request: String,
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub bytes: Vec<u8>,
-    /// The body as JSON, `Value::Null` when it is not JSON.
-    pub body: Value,
-}
-
-impl Reply {
-    /// The body as text (lossy).
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.bytes).to_string()
-    }
-
-    /// A header's value, if present.
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|v| v.to_str().unwrap_or("<binary>").to_string())
-    }
-
-    /// Panics unless the status is `status`; returns the reply.
-    #[track_caller]
-    pub fn expect(self, status: u16) -> Reply {
-        assert_eq!(self.status, status, "expected {status}:\n{self}");
-        self
-    }
-
-    /// Panics unless this is a refusal with `status` and `{"error": code, "error_description": text}`.
-    #[track_caller]
-    pub fn refused(&self, status: u16, code: &str) {
-        assert_eq!(self.status, status, "expected {status} {code}:\n{self}");
-        assert_eq!(self.body["error"], code, "expected error {code}:\n{self}");
-        assert!(
-            self.body["error_description"].as_str().is_some_and(|d| !d.is_empty()),
-            "expected an error_description:\n{self}"
-        );
-    }
-
-    /// Panics unless this is a 422 `invalid_field` naming `field`.
-    #[track_caller]
-    pub fn invalid_field(&self, field: &str) {
-        self.refused(422, "invalid_field");
-        assert_eq!(self.body["field"], field, "expected field {field}:\n{self}");
-    }
-}
-
-impl fmt::Display for Reply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = self.text();
-        if text.len() > 1500 {
-            text.truncate(1500);
-            text.push_str("...");
-        }
-        write!(f, "  request: {}\n  answer:  {} {}", self.request, self.status, text)
-    }
-}
-
-impl fmt::Debug for Reply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
 }
 
 /// A client of one admin API.
@@ -367,11 +297,7 @@ impl AdminClient {
         };
         let request = format!("{method} {path} ({who}){shown}");
         let resp = req.send().await.unwrap_or_else(|e| panic!("{request}: {e}"));
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { request, status, headers, bytes, body }
+        Reply::read(request, resp).await
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -401,17 +327,17 @@ impl AdminClient {
 
     /// `POST /admin/v1/apps`, expecting 201; returns the answer's JSON.
     pub async fn create_app(&self, body: Value) -> Value {
-        self.post("/admin/v1/apps", body).await.expect(201).body
+        self.post("/admin/v1/apps", body).await.expect(201).json()
     }
 
     /// `GET /admin/v1/apps/{id}`, expecting 200.
     pub async fn app(&self, client_id: &str) -> Value {
-        self.get(&format!("/admin/v1/apps/{client_id}")).await.expect(200).body
+        self.get(&format!("/admin/v1/apps/{client_id}")).await.expect(200).json()
     }
 
     /// `GET /admin/v1/apps`, expecting 200.
     pub async fn apps(&self) -> Value {
-        self.get("/admin/v1/apps").await.expect(200).body
+        self.get("/admin/v1/apps").await.expect(200).json()
     }
 
     /// How many apps the list shows (checking `count` against the array).
@@ -424,7 +350,7 @@ impl AdminClient {
 
     /// `GET /admin/v1/users`, expecting 200; the users array.
     pub async fn users(&self) -> Vec<Value> {
-        self.get("/admin/v1/users").await.expect(200).body["users"].as_array().expect("users array").clone()
+        self.get("/admin/v1/users").await.expect(200).json()["users"].as_array().expect("users array").clone()
     }
 }
 

@@ -6,14 +6,11 @@
 //! never followed, and cookies are read from `Set-Cookie` and sent back in `Cookie` by hand. Every answer is a
 //! [`Reply`] that remembers its request, so a failed assertion shows both.
 
-use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -22,6 +19,7 @@ use tokengate::server::{Options, Shutdown};
 pub use tokengate::Clock;
 use tokengate::{Config, ManualClock};
 
+pub use super::http::{client, client_from, Reply};
 use super::{ensure_crypto_provider, TestUpstream};
 
 /// The issuer name of the test authorization server. Only a name: tokens' `iss` follows it, and `aud` is
@@ -158,7 +156,7 @@ impl TestAuthz {
 
     async fn wait_listening(&self) {
         for _ in 0..200 {
-            if let Ok(r) = http().get(format!("{}/oauth2/jwks", self.url)).send().await {
+            if let Ok(r) = client().get(format!("{}/oauth2/jwks", self.url)).send().await {
                 if r.status() == 200 {
                     return;
                 }
@@ -273,7 +271,7 @@ impl TestAuthz {
     /// A form POST to an endpoint of the authorization server with client authentication.
     pub async fn post_form(&self, path: &str, auth: ClientAuth<'_>, form: &[(&str, &str)]) -> Reply {
         let mut pairs: Vec<(String, String)> = form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut req = http().post(format!("{}{path}", self.url));
+        let mut req = client().post(format!("{}{path}", self.url));
         match auth {
             ClientAuth::Basic(app) => req = req.header("authorization", basic(&app.client_id, app.secret())),
             ClientAuth::BasicWith(id, secret) => req = req.header("authorization", basic(id, secret)),
@@ -292,7 +290,7 @@ impl TestAuthz {
 
     /// A request to the protected API through the edge: `GET /api/x` with `Authorization: Bearer`.
     pub async fn api(&self, token: &str) -> Reply {
-        let req = http().get(format!("{}/api/x", self.url)).bearer_auth(token);
+        let req = client().get(format!("{}/api/x", self.url)).bearer_auth(token);
         Reply::read("GET /api/x (Bearer)".into(), req.send().await.expect("request")).await
     }
 
@@ -303,13 +301,13 @@ impl TestAuthz {
 
     /// `GET /api/x` with the token in a `sessionID` header (Workfront style).
     pub async fn api_session_id(&self, token: &str) -> Reply {
-        let req = http().get(format!("{}/api/x", self.url)).header("sessionID", token);
+        let req = client().get(format!("{}/api/x", self.url)).header("sessionID", token);
         Reply::read("GET /api/x (sessionID)".into(), req.send().await.expect("request")).await
     }
 
     /// A plain GET on the proxy listener.
     pub async fn get(&self, path: &str) -> Reply {
-        Reply::read(format!("GET {path}"), http().get(format!("{}{path}", self.url)).send().await.expect("request"))
+        Reply::read(format!("GET {path}"), client().get(format!("{}{path}", self.url)).send().await.expect("request"))
             .await
     }
 }
@@ -318,25 +316,6 @@ impl Drop for TestAuthz {
     fn drop(&mut self) {
         self.shutdown.trigger();
     }
-}
-
-/// An HTTP client that never follows redirects and keeps no cookies.
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("HTTP client")
-}
-
-/// [`http`] with its connections from the local address `local`.
-pub fn http_from(local: std::net::IpAddr) -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(20))
-        .local_address(local)
-        .build()
-        .expect("HTTP client")
 }
 
 /// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 2.3.1).
@@ -442,13 +421,13 @@ pub struct Browser {
 impl Browser {
     /// A browser with an empty cookie jar, on the gateway at `base`.
     pub fn new(base: &str) -> Browser {
-        Browser { base: base.to_string(), http: http(), jar: Default::default() }
+        Browser { base: base.to_string(), http: client(), jar: Default::default() }
     }
 
     /// A browser whose connections come from `local` (any 127.0.0.0/8 address is this machine): another client
     /// address for the server's per-address limits.
     pub fn from_address(base: &str, local: std::net::IpAddr) -> Browser {
-        Browser { base: base.to_string(), http: http_from(local), jar: Default::default() }
+        Browser { base: base.to_string(), http: client_from(local), jar: Default::default() }
     }
 
     /// The same browser (the same cookies) on another gateway of the same site: another instance behind the load
@@ -540,124 +519,6 @@ impl Browser {
     /// Forgets a cookie.
     pub fn remove_cookie(&self, name: &str) {
         self.jar.lock().unwrap().retain(|c| c.name != name);
-    }
-}
-
-// ---- answers ----
-
-/// An answer, with the request it answers (shown when an assertion fails).
-pub struct Reply {
-    pub request: String,
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl fmt::Debug for Reply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut headers: Vec<String> =
-            self.headers.iter().map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("<bytes>"))).collect();
-        headers.sort();
-        let body = if self.body.len() > 1500 { format!("{}…", &self.body[..1500]) } else { self.body.clone() };
-        write!(f, "\n  request: {}\n  status: {}\n  headers: {headers:?}\n  body: {body}\n", self.request, self.status)
-    }
-}
-
-impl Reply {
-    /// Reads a response to `request` (a description of it).
-    pub async fn read(request: String, r: reqwest::Response) -> Reply {
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let body = r.text().await.expect("response body");
-        Reply { request, status, headers, body }
-    }
-
-    /// Panics unless the status is `status`.
-    #[track_caller]
-    pub fn expect(self, status: u16) -> Reply {
-        assert_eq!(self.status, status, "unexpected status: {self:?}");
-        self
-    }
-
-    /// A header's (first) value.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// Every `Set-Cookie` line.
-    pub fn set_cookies(&self) -> Vec<String> {
-        self.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
-    }
-
-    /// The `Set-Cookie` line of the cookie whose name starts with `prefix`.
-    pub fn set_cookie(&self, prefix: &str) -> Option<String> {
-        self.set_cookies().into_iter().find(|c| c.starts_with(prefix))
-    }
-
-    /// The JSON body.
-    #[track_caller]
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
-    }
-
-    /// The `error` of a JSON error body.
-    #[track_caller]
-    pub fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or_else(|| panic!("no `error`: {self:?}")).to_string()
-    }
-
-    /// Panics unless this is an RFC 6749 5.2 error answer with this status and code, not cacheable.
-    #[track_caller]
-    pub fn oauth_error(&self, status: u16, error: &str) {
-        assert_eq!(self.status, status, "status: {self:?}");
-        assert_eq!(self.error(), error, "{self:?}");
-        assert_eq!(self.header("cache-control"), Some("no-store"), "{self:?}");
-    }
-
-    /// The value of the hidden input `name` in an HTML form.
-    #[track_caller]
-    pub fn hidden(&self, name: &str) -> String {
-        self.hidden_fields()
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .unwrap_or_else(|| panic!("no hidden `{name}`: {self:?}"))
-            .1
-    }
-
-    /// Every hidden input of the page's form, in order, values unescaped.
-    pub fn hidden_fields(&self) -> Vec<(String, String)> {
-        const NEEDLE: &str = "type=\"hidden\" name=\"";
-        let mut fields = Vec::new();
-        let mut rest = self.body.as_str();
-        while let Some(at) = rest.find(NEEDLE) {
-            rest = &rest[at + NEEDLE.len()..];
-            let Some((name, after)) = rest.split_once("\" value=\"") else { break };
-            let Some((value, after)) = after.split_once('"') else { break };
-            let value = value
-                .replace("&quot;", "\"")
-                .replace("&#x27;", "'")
-                .replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&amp;", "&");
-            fields.push((name.to_string(), value));
-            rest = after;
-        }
-        fields
-    }
-
-    /// The `Location` header.
-    pub fn location(&self) -> Option<&str> {
-        self.header("location")
-    }
-
-    /// The query parameters of a 303 redirect to `redirect_uri` (checks both).
-    #[track_caller]
-    pub fn redirect_params(&self, redirect_uri: &str) -> HashMap<String, String> {
-        assert_eq!(self.status, 303, "not a redirect: {self:?}");
-        let loc = self.location().unwrap_or_else(|| panic!("no Location: {self:?}"));
-        let (base, query) = loc.split_once('?').unwrap_or_else(|| panic!("no query in {loc}"));
-        assert_eq!(base, redirect_uri, "redirected elsewhere: {self:?}");
-        url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokengate::server::{Options, Shutdown};
 use tokengate::{Config, Edge, ManualClock};
 
+use super::http::client;
 use super::{TestIssuer, TestUpstream};
 
 /// The audience the test gateway accepts.
@@ -183,11 +184,6 @@ impl Drop for TestGateway {
     fn drop(&mut self) {
         self.shutdown.trigger();
     }
-}
-
-/// An HTTP client that keeps no state between tests.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
 }
 
 /// An issuer, an upstream and a gateway in front of them, all started.

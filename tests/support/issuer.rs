@@ -2,7 +2,6 @@
 //! endpoint, RFC 7662 introspection, token minting and runtime fault injection.
 //!
 //! Everything runs on the caller's tokio runtime, bound to `127.0.0.1:0`.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -10,7 +10,9 @@ pub use issuer::{
 pub use upstream::{TestUpstream, UpstreamMode};
 
 pub mod gateway;
-pub use gateway::{client, json, GatewayConfig, Stack, TestGateway, AUDIENCE};
+pub use gateway::{json, GatewayConfig, Stack, TestGateway, AUDIENCE};
+pub mod http;
+pub use http::client;
 pub mod admin;
 pub mod authz;
 pub mod browser;

@@ -1,6 +1,5 @@
 //! A test upstream: a hand-rolled HTTP/1.1 echo server (keep-alive, Content-Length and
 //! chunked request bodies) that records what it received, byte-exact request-target included.
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -148,12 +147,6 @@ impl TestUpstream {
     /// The last (up to 64) requests, oldest first.
     pub fn seen(&self) -> Vec<Seen> {
         self.inner.seen.lock().unwrap().iter().cloned().collect()
-    }
-    /// Zeroes `hits`/`connections` and forgets recorded requests.
-    pub fn reset(&self) {
-        self.inner.seen.lock().unwrap().clear();
-        self.inner.hits.store(0, Ordering::SeqCst);
-        self.inner.connections.store(0, Ordering::SeqCst);
     }
     /// Stops listening and drops every open connection (connections then get refused).
     pub async fn stop(&self) {
