@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{shown_once, AppInput, Registry, RegistryError};
 
 /// `tokengate users ...`
 #[derive(Subcommand)]
@@ -331,27 +331,27 @@ pub fn apps(config: &Config, cmd: AppsCommand) -> Result<(), CliError> {
             AppsCommand::Create { app_type, fields } => {
                 let mut body = fields.to_json().map_err(|e| CliError(e, 2))?;
                 body.insert("type".into(), app_type.into());
-                let (view, secret) = reg.create_app(&Value::Object(body)).await?;
-                let mut v = view.0;
-                if let Some(s) = secret {
-                    v["client_secret"] = s.expose().into();
+                let (view, secret) =
+                    reg.create_app(&AppInput::from_json(&Value::Object(body)).map_err(RegistryError::from)?).await?;
+                match secret {
+                    Some(s) => print(&shown_once(&view, "client_secret", &s)),
+                    None => print(&view.to_json()),
                 }
-                print(&v);
             }
             AppsCommand::List => print(&json!(reg.apps().await?)),
-            AppsCommand::Show { client_id } => print(&reg.app(&client_id).await?.0),
+            AppsCommand::Show { client_id } => print(&reg.app(&client_id).await?.to_json()),
             AppsCommand::Update { client_id, fields } => {
                 let body = fields.to_json().map_err(|e| CliError(e, 2))?;
-                print(&reg.update_app(&client_id, &Value::Object(body)).await?.0);
+                let input = AppInput::from_json(&Value::Object(body)).map_err(RegistryError::from)?;
+                print(&reg.update_app(&client_id, &input).await?.to_json());
             }
             AppsCommand::Delete { client_id } => {
                 reg.delete_app(&client_id).await?;
                 print(&json!({"deleted": client_id}));
             }
             AppsCommand::Secrets(SecretsCommand::Add { client_id, note }) => {
-                let (mut v, secret) = reg.add_secret(&client_id, note.as_deref()).await?;
-                v["client_secret"] = secret.expose().into();
-                print(&v);
+                let (view, secret) = reg.add_secret(&client_id, note.as_deref()).await?;
+                print(&shown_once(&view, "client_secret", &secret));
             }
             AppsCommand::Secrets(SecretsCommand::Delete { client_id, id }) => {
                 reg.delete_secret(&client_id, &id).await?;
@@ -360,12 +360,13 @@ pub fn apps(config: &Config, cmd: AppsCommand) -> Result<(), CliError> {
             AppsCommand::Keys(KeysCommand::Add { client_id, file, note }) => {
                 let text =
                     std::fs::read_to_string(&file).map_err(|e| CliError(format!("{}: {e}", file.display()), 2))?;
-                print(&reg.add_key(&client_id, &json!({"public_key": text, "note": note.unwrap_or_default()})).await?);
+                let view =
+                    reg.add_key(&client_id, &json!({"public_key": text, "note": note.unwrap_or_default()})).await?;
+                print(&json!(view));
             }
             AppsCommand::Keys(KeysCommand::Generate { client_id, alg }) => {
-                let (mut v, private) = reg.generate_key(&client_id, alg.as_deref(), None).await?;
-                v["private_key"] = private.expose().into();
-                print(&v);
+                let (view, private) = reg.generate_key(&client_id, alg.as_deref(), None).await?;
+                print(&shown_once(&view, "private_key", &private));
             }
             AppsCommand::Keys(KeysCommand::Delete { client_id, id }) => {
                 reg.delete_key(&client_id, &id).await?;

@@ -24,7 +24,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::registry::{credentials, Registry, RegistryError};
+use crate::registry::{credentials, shown_once, AppInput, Registry, RegistryError};
 use crate::store::UserRecord;
 
 /// The OpenAPI description of this API.
@@ -337,20 +337,21 @@ async fn list_apps(_: Admin, State(s): State<AdminState>) -> ApiResult {
 }
 
 async fn create_app(_: Admin, State(s): State<AdminState>, body: Bytes) -> ApiResult {
-    let (view, secret) = s.registry.create_app(&parse_json(&body)?).await?;
-    let mut v = view.0;
-    if let Some(secret) = secret {
-        v["client_secret"] = secret.expose().into();
+    let (view, secret) =
+        s.registry.create_app(&AppInput::from_json(&parse_json(&body)?).map_err(RegistryError::from)?).await?;
+    match secret {
+        Some(secret) => ok(StatusCode::CREATED, shown_once(&view, "client_secret", &secret)),
+        None => ok(StatusCode::CREATED, view.to_json()),
     }
-    ok(StatusCode::CREATED, v)
 }
 
 async fn get_app(_: Admin, State(s): State<AdminState>, Path(id): Path<String>) -> ApiResult {
-    ok(StatusCode::OK, s.registry.app(&id).await?.0)
+    ok(StatusCode::OK, s.registry.app(&id).await?.to_json())
 }
 
 async fn update_app(_: Admin, State(s): State<AdminState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
-    ok(StatusCode::OK, s.registry.update_app(&id, &parse_json(&body)?).await?.0)
+    let input = AppInput::from_json(&parse_json(&body)?).map_err(RegistryError::from)?;
+    ok(StatusCode::OK, s.registry.update_app(&id, &input).await?.to_json())
 }
 
 async fn delete_app(_: Admin, State(s): State<AdminState>, Path(id): Path<String>) -> ApiResult {
@@ -367,9 +368,8 @@ async fn add_secret(_: Admin, State(s): State<AdminState>, Path(id): Path<String
             return Err(RegistryError::Invalid(crate::registry::FieldError::new("note", "must be a string")).into())
         }
     };
-    let (mut view, secret) = s.registry.add_secret(&id, note.as_deref()).await?;
-    view["client_secret"] = secret.expose().into();
-    ok(StatusCode::CREATED, view)
+    let (view, secret) = s.registry.add_secret(&id, note.as_deref()).await?;
+    ok(StatusCode::CREATED, shown_once(&view, "client_secret", &secret))
 }
 
 async fn delete_secret(_: Admin, State(s): State<AdminState>, Path((id, sid)): Path<(String, String)>) -> ApiResult {
@@ -378,7 +378,7 @@ async fn delete_secret(_: Admin, State(s): State<AdminState>, Path((id, sid)): P
 }
 
 async fn add_key(_: Admin, State(s): State<AdminState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
-    ok(StatusCode::CREATED, s.registry.add_key(&id, &parse_json(&body)?).await?)
+    ok(StatusCode::CREATED, json!(s.registry.add_key(&id, &parse_json(&body)?).await?))
 }
 
 async fn generate_key(_: Admin, State(s): State<AdminState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
@@ -391,9 +391,8 @@ async fn generate_key(_: Admin, State(s): State<AdminState>, Path(id): Path<Stri
         }
     };
     let (alg, note) = (text("alg")?, text("note")?);
-    let (mut view, private) = s.registry.generate_key(&id, alg, note).await?;
-    view["private_key"] = private.expose().into();
-    ok(StatusCode::CREATED, view)
+    let (view, private) = s.registry.generate_key(&id, alg, note).await?;
+    ok(StatusCode::CREATED, shown_once(&view, "private_key", &private))
 }
 
 async fn delete_key(_: Admin, State(s): State<AdminState>, Path((id, kid)): Path<(String, String)>) -> ApiResult {
@@ -409,7 +408,7 @@ async fn put_logo(
     body: Bytes,
 ) -> ApiResult {
     let ct = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    ok(StatusCode::OK, s.registry.set_logo(&id, ct, &body).await?.0)
+    ok(StatusCode::OK, s.registry.set_logo(&id, ct, &body).await?.to_json())
 }
 
 async fn get_logo(_: Admin, State(s): State<AdminState>, Path(id): Path<String>) -> ApiResult {

@@ -6,11 +6,12 @@ use axum::body::Bytes;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::forms::Form;
-use super::views::{self, render, text, type_label, when, Frame};
+use super::views::{self, render, type_label, when, Frame};
 use super::*;
+use crate::registry::{AppInput, AppView};
 
 fn limit_reason(c: &Console, used: usize) -> Option<String> {
     (used as i64 >= c.registry.max_apps()).then(|| RegistryError::LimitReached(c.registry.max_apps()).to_string())
@@ -25,15 +26,15 @@ pub(super) async fn list_apps(
         Ok(a) => a,
         Err(e) => return who.error(e),
     };
-    apps.sort_by_key(|a| (a.0["created_at"].as_i64().unwrap_or_default(), text(&a.0, "name")));
+    apps.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
     let rows: Vec<views::AppRow> = apps
         .iter()
         .map(|a| {
-            let (created, created_iso) = when(a.0["created_at"].as_i64().unwrap_or_default());
+            let (created, created_iso) = when(a.created_at);
             views::AppRow {
-                client_id: text(&a.0, "client_id"),
-                name: text(&a.0, "name"),
-                type_label: type_label(&text(&a.0, "type")),
+                client_id: a.client_id.clone(),
+                name: a.name.clone(),
+                type_label: type_label(a.app_type.as_str()),
                 created,
                 created_iso,
             }
@@ -92,12 +93,16 @@ pub(super) async fn create_app(State(c): State<Console>, who: SignedIn, body: By
     if form.has("type") {
         input["type"] = form.get("type").into();
     }
-    match c.registry.create_app(&input).await {
+    let created = match AppInput::from_json(&input) {
+        Ok(input) => c.registry.create_app(&input).await,
+        Err(e) => Err(e.into()),
+    };
+    match created {
         Ok((view, secret)) => {
-            let id = text(&view.0, "client_id");
+            let id = view.client_id.clone();
             match secret {
                 Some(secret) => {
-                    let mut page = app_page(&who, &view.0, None);
+                    let mut page = app_page(&who, &view, None);
                     page.frame.flash = Some("The app is created.");
                     page.new_secret = Some(secret.expose().to_string());
                     render(StatusCode::CREATED, &page)
@@ -117,39 +122,45 @@ pub(super) async fn create_app(State(c): State<Console>, who: SignedIn, body: By
 }
 
 /// An app's page from its view; the settings form shows `submitted` instead when given (after a refusal).
-fn app_page(who: &SignedIn, view: &Value, submitted: Option<&Form>) -> views::AppPage {
-    let id = text(view, "client_id");
-    let kind = text(view, "type");
-    let (created, created_iso) = when(view["created_at"].as_i64().unwrap_or_default());
-    let (updated, updated_iso) = when(view["updated_at"].as_i64().unwrap_or_default());
-    let list = |field: &str| view[field].as_array().cloned().unwrap_or_default();
-    let secrets = list("secrets")
+fn app_page(who: &SignedIn, view: &AppView, submitted: Option<&Form>) -> views::AppPage {
+    let id = view.client_id.clone();
+    let kind = view.app_type.as_str().to_string();
+    let (created, created_iso) = when(view.created_at);
+    let (updated, updated_iso) = when(view.updated_at);
+    let secrets = view
+        .secrets
         .iter()
+        .flatten()
         .map(|s| views::SecretRow {
-            id: text(s, "id"),
-            created: when(s["created_at"].as_i64().unwrap_or_default()).0,
-            last_used: s["last_used_at"].as_i64().map(|t| when(t).0).unwrap_or_else(|| "never".into()),
-            note: text(s, "note"),
+            id: s.id.clone(),
+            created: when(s.created_at).0,
+            last_used: s.last_used_at.map(|t| when(t).0).unwrap_or_else(|| "never".into()),
+            note: s.note.clone(),
         })
         .collect();
-    let keys = list("public_keys")
+    let keys = view
+        .public_keys
         .iter()
+        .flatten()
         .map(|k| views::KeyRow {
-            id: text(k, "id"),
-            alg: text(k, "alg"),
-            created: when(k["created_at"].as_i64().unwrap_or_default()).0,
-            note: text(k, "note"),
+            id: k.id.clone(),
+            alg: k.alg.to_string(),
+            created: when(k.created_at).0,
+            note: k.note.clone(),
         })
         .collect();
+    let code_flow = view.code_flow();
     views::AppPage {
-        frame: who.frame(&text(view, "name"), "apps"),
+        frame: who.frame(&view.name, "apps"),
         csrf: who.csrf(),
-        has_logo: text(view, "logo_url") == format!("/oauth2/logo/{id}"),
-        fields: forms::settings_fields(&kind, view, submitted),
-        rotation: submitted.map(|f| f.has("refresh_token_rotation")).unwrap_or(view["refresh_token_rotation"] == true),
+        has_logo: code_flow.and_then(|c| c.logo_url.as_deref()) == Some(format!("/oauth2/logo/{id}").as_str()),
+        fields: forms::settings_fields(&kind, &view.to_json(), submitted),
+        rotation: submitted
+            .map(|f| f.has("refresh_token_rotation"))
+            .unwrap_or(code_flow.is_some_and(|c| c.refresh_token_rotation)),
         rotation_error: None,
         type_label: type_label(&kind),
-        name: text(view, "name"),
+        name: view.name.clone(),
         client_id: id,
         kind,
         created,
@@ -179,7 +190,7 @@ async fn app_page_with(
 ) -> Response {
     match c.registry.app(id).await {
         Ok(view) => {
-            let mut page = app_page(who, &view.0, None);
+            let mut page = app_page(who, &view, None);
             edit(&mut page);
             render(status, &page)
         }
@@ -205,11 +216,15 @@ pub(super) async fn save_app(State(c): State<Console>, who: SignedIn, Path(id): 
         return r;
     }
     let view = match c.registry.app(&id).await {
-        Ok(v) => v.0,
+        Ok(v) => v,
         Err(e) => return who.error(e),
     };
-    let kind = text(&view, "type");
-    match c.registry.update_app(&id, &forms::settings_input(&kind, &form, &view)).await {
+    let kind = view.app_type.as_str();
+    let saved = match forms::settings_input(kind, &form, &view.to_json()) {
+        Ok(input) => c.registry.update_app(&id, &input).await,
+        Err(f) => Err(RegistryError::Invalid(f)),
+    };
+    match saved {
         Ok(_) => see_other(&format!("/console/apps/{id}?done=saved")),
         Err(RegistryError::Invalid(f)) => {
             let mut page = app_page(&who, &view, Some(&form));
@@ -233,7 +248,7 @@ pub(super) async fn save_app(State(c): State<Console>, who: SignedIn, Path(id): 
 pub(super) async fn confirm_delete(State(c): State<Console>, who: SignedIn, Path(id): Path<String>) -> Response {
     match c.registry.app(&id).await {
         Ok(v) => {
-            let name = text(&v.0, "name");
+            let name = v.name;
             let frame = who.frame(&format!("Delete {name}"), "apps");
             render(StatusCode::OK, &views::DeleteApp { frame, csrf: who.csrf(), client_id: id, name })
         }
@@ -369,7 +384,7 @@ pub(super) async fn generate_key(
     match c.registry.generate_key(&id, alg, None).await {
         Ok((view, private)) => {
             app_page_with(&c, &who, &id, StatusCode::CREATED, |page| {
-                let kid = text(&view, "id");
+                let kid = view.id.clone();
                 page.frame.flash = Some("A key pair is generated.");
                 page.new_key = Some(views::NewKey {
                     filename: format!("tokengate-{kid}.pem"),

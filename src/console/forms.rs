@@ -5,6 +5,7 @@ use axum::extract::Multipart;
 use serde_json::{json, Map, Value};
 
 use super::views::{text, Field};
+use crate::registry::{AppInput, FieldError, InputError};
 
 /// A submitted form: its fields in order (a name may repeat).
 #[derive(Debug, Default)]
@@ -157,9 +158,19 @@ fn seconds(v: &str) -> Value {
     }
 }
 
-/// The update JSON of the settings form of an app of `kind`, whose current view is `view`. A field shown unchanged
-/// is still sent, except `logo_url` (an uploaded logo's own address is not a URL one may type).
-pub fn settings_input(kind: &str, form: &Form, view: &Value) -> Value {
+/// The settings form of an app of `kind`, whose current view is `view`, as the registry's input: each field checked
+/// as the admin API checks it.
+pub fn settings_input(kind: &str, form: &Form, view: &Value) -> Result<AppInput, FieldError> {
+    match AppInput::from_json(&settings_json(kind, form, view)) {
+        Ok(input) => Ok(input),
+        Err(InputError::Field(f)) => Err(f),
+        Err(InputError::NotAnObject) => unreachable!("the settings form is an object"),
+    }
+}
+
+/// The settings form as the admin API's update JSON. A field shown unchanged is still sent, except `logo_url` (an
+/// uploaded logo's own address is not a URL one may type).
+fn settings_json(kind: &str, form: &Form, view: &Value) -> Value {
     let mut o = Map::new();
     o.insert("name".into(), form.get("name").into());
     o.insert("description".into(), form.get("description").into());
@@ -206,18 +217,18 @@ mod tests {
               &app_description_url=",
         );
         let view = json!({"logo_url": "/oauth2/logo/x"});
-        let input = settings_input("web", &form, &view);
+        let input = settings_json("web", &form, &view);
         assert_eq!(
             input,
             json!({"name": "Shop", "description": "", "redirect_urls": ["https://a.example/cb", "https://b.example/cb"],
                    "refresh_token_absolute_expiry_secs": null, "refresh_token_inactivity_expiry_secs": 60,
                    "refresh_token_rotation": false, "app_description_url": null})
         );
-        let odd = settings_input("spa", &Form::urlencoded(b"refresh_token_inactivity_expiry_secs=soon"), &view);
+        let odd = settings_json("spa", &Form::urlencoded(b"refresh_token_inactivity_expiry_secs=soon"), &view);
         assert_eq!(odd["refresh_token_inactivity_expiry_secs"], "soon");
         assert!(odd.get("refresh_token_rotation").is_none());
         let machine =
-            settings_input("machine", &Form::urlencoded(b"name=M&jwt_subjects=alice%0D%0Azo%C3%AB&scopes="), &view);
+            settings_json("machine", &Form::urlencoded(b"name=M&jwt_subjects=alice%0D%0Azo%C3%AB&scopes="), &view);
         assert_eq!(machine, json!({"name": "M", "description": "", "jwt_subjects": ["alice", "zoë"], "scopes": null}));
     }
 }

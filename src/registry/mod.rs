@@ -6,11 +6,12 @@ pub mod credentials;
 pub mod passwords;
 pub mod public_keys;
 mod validate;
+mod views;
 
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::clock::Clock;
 use crate::secret::Secret;
@@ -18,7 +19,8 @@ use crate::store::{
     AdminTokenRecord, AppRecord, AppType, KeyRecord, RevocationKind, SecretRecord, Store, StoreError, UserRecord,
 };
 use passwords::{Passwords, Refusal};
-pub use validate::FieldError;
+pub use validate::{AppInput, FieldError, InputError};
+pub use views::{shown_once, AppSettings, AppView, CodeFlowSettings, KeyView, SecretView};
 
 /// Default inactivity expiry of refresh tokens: 180 days (the product's "e.g. 6 months").
 pub const DEFAULT_INACTIVITY_EXPIRY_SECS: i64 = 180 * 86_400;
@@ -90,9 +92,14 @@ impl From<FieldError> for RegistryError {
     }
 }
 
-/// An app as shown to administrators: every field of its type, never a secret.
-#[derive(Debug, Clone, Serialize)]
-pub struct AppView(pub Value);
+impl From<InputError> for RegistryError {
+    fn from(e: InputError) -> Self {
+        match e {
+            InputError::NotAnObject => RegistryError::BadRequest(e.to_string()),
+            InputError::Field(f) => RegistryError::Invalid(f),
+        }
+    }
+}
 
 /// A user as shown to administrators: never the password hash.
 #[derive(Debug, Clone, Serialize)]
@@ -134,20 +141,6 @@ pub struct Registry {
     passwords: Arc<Passwords>,
 }
 
-fn secret_view(s: &SecretRecord) -> Value {
-    json!({"id": s.id, "note": s.note, "created_at": s.created_at, "last_used_at": s.last_used_at})
-}
-
-fn key_view(k: &KeyRecord) -> Value {
-    let family = public_keys::Family::parse(&k.family).unwrap_or(public_keys::Family::Rsa);
-    let key = public_keys::PublicKey {
-        family,
-        format: if k.format == "jwk" { "jwk" } else { "pem" },
-        material: k.material.clone(),
-    };
-    json!({"id": k.id, "alg": family.alg_name(), "note": k.note, "created_at": k.created_at, "jwk": key.jwk(&k.id)})
-}
-
 impl Registry {
     /// A registry over `store`.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, max_apps: i64) -> Self {
@@ -187,43 +180,9 @@ impl Registry {
     }
 
     async fn view(&self, app: &AppRecord) -> Result<AppView, RegistryError> {
-        let mut v = Map::new();
-        v.insert("client_id".into(), app.client_id.clone().into());
-        v.insert("type".into(), app.app_type.as_str().into());
-        v.insert("name".into(), app.name.clone().into());
-        v.insert("description".into(), app.description.clone().into());
-        if app.app_type != AppType::Machine {
-            v.insert("redirect_urls".into(), json!(app.redirect_urls));
-            v.insert("refresh_token_rotation".into(), app.refresh_token_rotation.into());
-            v.insert("refresh_token_absolute_expiry_secs".into(), json!(app.refresh_token_absolute_expiry_secs));
-            v.insert("refresh_token_inactivity_expiry_secs".into(), json!(app.refresh_token_inactivity_expiry_secs));
-            v.insert("logo_url".into(), json!(app.logo_url));
-        }
-        match app.app_type {
-            AppType::Web => {
-                v.insert("app_description_url".into(), json!(app.app_description_url));
-            }
-            AppType::Spa => {
-                v.insert("developer_name".into(), json!(app.developer_name));
-                v.insert("developer_email".into(), json!(app.developer_email));
-                v.insert("privacy_policy_url".into(), json!(app.privacy_policy_url));
-            }
-            AppType::Machine => {
-                v.insert("jwt_subjects".into(), json!(app.jwt_subjects));
-                v.insert("scopes".into(), json!(app.scopes));
-            }
-        }
-        if app.app_type != AppType::Spa {
-            let secrets = self.store.secrets(&app.client_id).await?;
-            v.insert("secrets".into(), secrets.iter().map(secret_view).collect());
-        }
-        if app.app_type == AppType::Machine {
-            let keys = self.store.keys(&app.client_id).await?;
-            v.insert("public_keys".into(), keys.iter().map(key_view).collect());
-        }
-        v.insert("created_at".into(), app.created_at.into());
-        v.insert("updated_at".into(), app.updated_at.into());
-        Ok(AppView(Value::Object(v)))
+        let secrets = if app.app_type != AppType::Spa { self.store.secrets(&app.client_id).await? } else { Vec::new() };
+        let keys = if app.app_type == AppType::Machine { self.store.keys(&app.client_id).await? } else { Vec::new() };
+        Ok(AppView::new(app, &secrets, &keys))
     }
 
     fn new_secret(&self, client_id: &str, note: String) -> (SecretRecord, Secret) {
@@ -239,12 +198,11 @@ impl Registry {
         (record, secret)
     }
 
-    /// Creates an app from a JSON object (`type`, `name` and the fields of that type). Returns its view and, for
-    /// machine and web apps, the client secret, shown this once.
-    pub async fn create_app(&self, input: &Value) -> Result<(AppView, Option<Secret>), RegistryError> {
-        let obj =
-            input.as_object().ok_or_else(|| RegistryError::BadRequest("the body must be a JSON object".into()))?;
-        let app_type = validate::app_type(obj)?;
+    /// Creates an app (`type`, `name` and the fields of that type). Returns its view and, for machine and web apps,
+    /// the client secret, shown this once.
+    pub async fn create_app(&self, input: &AppInput) -> Result<(AppView, Option<Secret>), RegistryError> {
+        let app_type =
+            input.app_type.ok_or_else(|| FieldError::new("type", "missing: \"machine\", \"web\" or \"spa\""))?;
         let now = self.clock.now();
         let mut app = AppRecord {
             client_id: credentials::client_id(),
@@ -266,7 +224,7 @@ impl Registry {
             created_at: now,
             updated_at: now,
         };
-        validate::apply(&mut app, obj, true)?;
+        validate::apply(&mut app, input, true)?;
         let secret = (app_type != AppType::Spa).then(|| self.new_secret(&app.client_id, String::new()));
         self.store.create_app(&app, secret.as_ref().map(|(r, _)| r), self.max_apps).await?;
         tracing::info!(client_id = %app.client_id, app_type = app_type.as_str(), "app created");
@@ -294,16 +252,9 @@ impl Registry {
     }
 
     /// Changes some fields of an app.
-    pub async fn update_app(&self, client_id: &str, input: &Value) -> Result<AppView, RegistryError> {
-        let obj =
-            input.as_object().ok_or_else(|| RegistryError::BadRequest("the body must be a JSON object".into()))?;
+    pub async fn update_app(&self, client_id: &str, input: &AppInput) -> Result<AppView, RegistryError> {
         let mut app = self.app_record(client_id).await?;
-        for fixed in ["type", "client_id", "created_at", "updated_at", "secrets", "public_keys"] {
-            if obj.contains_key(fixed) {
-                return Err(FieldError::new(fixed, "cannot be changed").into());
-            }
-        }
-        validate::apply(&mut app, obj, false)?;
+        validate::apply(&mut app, input, false)?;
         app.updated_at = self.clock.now();
         if !self.store.update_app(&app).await? {
             return Err(RegistryError::NotFound("app"));
@@ -326,7 +277,7 @@ impl Registry {
     }
 
     /// Adds a client secret to a machine or web app; the secret is returned this once.
-    pub async fn add_secret(&self, client_id: &str, note: Option<&str>) -> Result<(Value, Secret), RegistryError> {
+    pub async fn add_secret(&self, client_id: &str, note: Option<&str>) -> Result<(SecretView, Secret), RegistryError> {
         let app = self.app_record(client_id).await?;
         if app.app_type == AppType::Spa {
             return Err(FieldError::new("type", "single-page apps are public clients and hold no secret").into());
@@ -336,7 +287,7 @@ impl Registry {
         if !self.store.add_secret(&record).await? {
             return Err(RegistryError::NotFound("app"));
         }
-        Ok((secret_view(&record), secret))
+        Ok((SecretView::from(&record), secret))
     }
 
     /// Deletes a client secret.
@@ -384,7 +335,7 @@ impl Registry {
         client_id: &str,
         key: public_keys::PublicKey,
         note: String,
-    ) -> Result<Value, RegistryError> {
+    ) -> Result<KeyView, RegistryError> {
         let record = KeyRecord {
             id: credentials::record_id(),
             client_id: client_id.to_string(),
@@ -397,11 +348,11 @@ impl Registry {
         if !self.store.add_key(&record).await? {
             return Err(RegistryError::NotFound("app"));
         }
-        Ok(key_view(&record))
+        Ok(KeyView::from(&record))
     }
 
     /// Adds a public key from `{"public_key": PEM or JWK text}` or `{"jwk": {...}}`, with an optional `note`.
-    pub async fn add_key(&self, client_id: &str, input: &Value) -> Result<Value, RegistryError> {
+    pub async fn add_key(&self, client_id: &str, input: &Value) -> Result<KeyView, RegistryError> {
         let obj =
             input.as_object().ok_or_else(|| RegistryError::BadRequest("the body must be a JSON object".into()))?;
         self.machine_app(client_id).await?;
@@ -437,7 +388,7 @@ impl Registry {
         client_id: &str,
         alg: Option<&str>,
         note: Option<&str>,
-    ) -> Result<(Value, Secret), RegistryError> {
+    ) -> Result<(KeyView, Secret), RegistryError> {
         self.machine_app(client_id).await?;
         let family = match alg.unwrap_or("RS256") {
             "RS256" => public_keys::Family::Rsa,

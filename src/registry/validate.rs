@@ -57,16 +57,6 @@ const ALL: &[&str] = &[
 ];
 const MAX_EXPIRY_SECS: i64 = 10 * 365 * 86_400;
 
-/// The `type` of a new app.
-pub fn app_type(obj: &Map<String, Value>) -> Result<AppType, FieldError> {
-    match obj.get("type") {
-        Some(Value::String(s)) => AppType::parse(s)
-            .ok_or_else(|| FieldError::new("type", format!("`{s}` is not one of \"machine\", \"web\", \"spa\""))),
-        Some(_) => Err(FieldError::new("type", "must be a string")),
-        None => Err(FieldError::new("type", "missing: \"machine\", \"web\" or \"spa\"")),
-    }
-}
-
 fn fields(t: AppType) -> &'static [&'static str] {
     match t {
         AppType::Machine => MACHINE,
@@ -178,94 +168,220 @@ fn expiry(field: &str, v: &Value, nullable: bool) -> Result<Option<i64>, FieldEr
     }
 }
 
-/// Applies the fields of `obj` to `app`, refusing unknown fields and fields of other app types. On create, `name`
-/// is required.
-pub fn apply(app: &mut AppRecord, obj: &Map<String, Value>, creating: bool) -> Result<(), FieldError> {
-    let allowed = fields(app.app_type);
-    for key in obj.keys() {
-        let k = key.as_str();
-        if COMMON.contains(&k) || allowed.contains(&k) {
-            continue;
+/// The fields an administrator may not set (they are the registry's): named in a change, they are refused.
+pub const FIXED: &[&str] = &["client_id", "created_at", "updated_at", "secrets", "public_keys"];
+
+/// An app's settings as an administrator sends them (the admin API's JSON, the console's form, the CLI's flags),
+/// each field checked for its shape and value; `None` leaves a field as it is. Which fields an app of a given type
+/// has is decided by [`apply`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AppInput {
+    /// `type` (on creation).
+    pub app_type: Option<AppType>,
+    /// `name`, trimmed, not empty.
+    pub name: Option<String>,
+    /// `description`.
+    pub description: Option<String>,
+    /// `redirect_urls`, each checked (RFC 9700), without duplicates.
+    pub redirect_urls: Option<Vec<String>>,
+    /// `refresh_token_rotation`.
+    pub refresh_token_rotation: Option<bool>,
+    /// `refresh_token_absolute_expiry_secs` (`Some(None)`: never).
+    pub refresh_token_absolute_expiry_secs: Option<Option<i64>>,
+    /// `refresh_token_inactivity_expiry_secs` (`Some(None)`: never).
+    pub refresh_token_inactivity_expiry_secs: Option<Option<i64>>,
+    /// `logo_url`.
+    pub logo_url: Option<Option<String>>,
+    /// `app_description_url` (web apps).
+    pub app_description_url: Option<Option<String>>,
+    /// `developer_name` (single-page apps).
+    pub developer_name: Option<Option<String>>,
+    /// `developer_email` (single-page apps).
+    pub developer_email: Option<Option<String>>,
+    /// `privacy_policy_url` (single-page apps).
+    pub privacy_policy_url: Option<Option<String>>,
+    /// `jwt_subjects` (machine apps).
+    pub jwt_subjects: Option<Vec<String>>,
+    /// `scopes` (machine apps; `Some(None)`: the server's default scopes).
+    pub scopes: Option<Option<Vec<String>>>,
+    /// Every field named, in the order given, the fixed ones included (refused by [`apply`]).
+    named: Vec<String>,
+}
+
+impl AppInput {
+    /// Reads a JSON object: unknown fields are refused; each known field is checked for its shape and value.
+    pub fn from_json(input: &Value) -> Result<AppInput, InputError> {
+        let obj = input.as_object().ok_or(InputError::NotAnObject)?;
+        Ok(AppInput::from_object(obj)?)
+    }
+
+    fn from_object(obj: &Map<String, Value>) -> Result<AppInput, FieldError> {
+        for key in obj.keys() {
+            let k = key.as_str();
+            if !(COMMON.contains(&k) || ALL.contains(&k) || FIXED.contains(&k)) {
+                return Err(FieldError::new(k, "unknown field"));
+            }
         }
-        if ALL.contains(&k) {
+        let mut input = AppInput { named: obj.keys().cloned().collect(), ..AppInput::default() };
+        for (key, v) in obj {
+            match key.as_str() {
+                "type" => input.app_type = Some(app_type(v)?),
+                "name" => {
+                    let s = string("name", v)?.trim();
+                    if s.is_empty() {
+                        return Err(FieldError::new("name", "must not be empty"));
+                    }
+                    bounded("name", s, 255)?;
+                    input.name = Some(s.to_string());
+                }
+                "description" => {
+                    let s = match v {
+                        Value::Null => "",
+                        _ => string("description", v)?,
+                    };
+                    bounded("description", s, 4000)?;
+                    input.description = Some(s.to_string());
+                }
+                "redirect_urls" => {
+                    let list =
+                        v.as_array().ok_or_else(|| FieldError::new("redirect_urls", "must be a list of URLs"))?;
+                    if list.len() > 20 {
+                        return Err(FieldError::new("redirect_urls", "at most 20 URLs"));
+                    }
+                    let mut urls = Vec::new();
+                    for item in list {
+                        let url = redirect_url(string("redirect_urls", item)?)?;
+                        if !urls.contains(&url) {
+                            urls.push(url);
+                        }
+                    }
+                    input.redirect_urls = Some(urls);
+                }
+                "refresh_token_rotation" => {
+                    input.refresh_token_rotation = Some(
+                        v.as_bool()
+                            .ok_or_else(|| FieldError::new("refresh_token_rotation", "must be true or false"))?,
+                    )
+                }
+                "refresh_token_absolute_expiry_secs" => {
+                    input.refresh_token_absolute_expiry_secs =
+                        Some(expiry("refresh_token_absolute_expiry_secs", v, true)?)
+                }
+                "refresh_token_inactivity_expiry_secs" => {
+                    input.refresh_token_inactivity_expiry_secs =
+                        Some(expiry("refresh_token_inactivity_expiry_secs", v, true)?)
+                }
+                "logo_url" => input.logo_url = Some(optional_url("logo_url", v)?),
+                "app_description_url" => input.app_description_url = Some(optional_url("app_description_url", v)?),
+                "privacy_policy_url" => input.privacy_policy_url = Some(optional_url("privacy_policy_url", v)?),
+                "developer_name" => {
+                    let s = optional_string("developer_name", v)?;
+                    if let Some(s) = s {
+                        bounded("developer_name", s, 255)?;
+                    }
+                    input.developer_name = Some(s.map(str::to_string));
+                }
+                "developer_email" => {
+                    input.developer_email = Some(optional_string("developer_email", v)?.map(email).transpose()?)
+                }
+                "jwt_subjects" => input.jwt_subjects = Some(jwt_subjects(v)?),
+                "scopes" => input.scopes = Some(scopes(v)?),
+                _ => {}
+            }
+        }
+        Ok(input)
+    }
+
+    /// Whether the input names `field`.
+    pub fn names(&self, field: &str) -> bool {
+        self.named.iter().any(|n| n == field)
+    }
+}
+
+/// Why an app's settings could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// The body is not a JSON object (400).
+    #[error("the body must be a JSON object")]
+    NotAnObject,
+    /// A field is refused (422).
+    #[error(transparent)]
+    Field(#[from] FieldError),
+}
+
+fn optional_url(field: &str, v: &Value) -> Result<Option<String>, FieldError> {
+    optional_string(field, v)?.map(|s| web_url(field, s)).transpose()
+}
+
+/// The `type` of a new app.
+fn app_type(v: &Value) -> Result<AppType, FieldError> {
+    match v {
+        Value::String(s) => AppType::parse(s)
+            .ok_or_else(|| FieldError::new("type", format!("`{s}` is not one of \"machine\", \"web\", \"spa\""))),
+        _ => Err(FieldError::new("type", "must be a string")),
+    }
+}
+
+/// Applies `input` to `app`: refuses the fields of other app types and the fixed ones (`type` too, unless
+/// `creating`); on creation `name` is required.
+pub fn apply(app: &mut AppRecord, input: &AppInput, creating: bool) -> Result<(), FieldError> {
+    let allowed = fields(app.app_type);
+    for k in input.named.iter().map(String::as_str) {
+        if FIXED.contains(&k) || (k == "type" && !creating) {
+            return Err(FieldError::new(k, "cannot be changed"));
+        }
+        if !(COMMON.contains(&k) || allowed.contains(&k)) {
             return Err(FieldError::new(k, format!("is not a field of {} apps", app.app_type.as_str())));
         }
-        return Err(FieldError::new(k, "unknown field"));
     }
-    if creating && !obj.contains_key("name") {
+    if creating && input.name.is_none() {
         return Err(FieldError::new("name", "missing: every app needs a name"));
     }
-    for (key, v) in obj {
-        match key.as_str() {
-            "type" => {}
-            "name" => {
-                let s = string("name", v)?.trim();
-                if s.is_empty() {
-                    return Err(FieldError::new("name", "must not be empty"));
-                }
-                bounded("name", s, 255)?;
-                app.name = s.to_string();
-            }
-            "description" => {
-                let s = match v {
-                    Value::Null => "",
-                    _ => string("description", v)?,
-                };
-                bounded("description", s, 4000)?;
-                app.description = s.to_string();
-            }
-            "redirect_urls" => {
-                let list = v.as_array().ok_or_else(|| FieldError::new("redirect_urls", "must be a list of URLs"))?;
-                if list.len() > 20 {
-                    return Err(FieldError::new("redirect_urls", "at most 20 URLs"));
-                }
-                let mut urls = Vec::new();
-                for item in list {
-                    let url = redirect_url(string("redirect_urls", item)?)?;
-                    if !urls.contains(&url) {
-                        urls.push(url);
-                    }
-                }
-                app.redirect_urls = urls;
-            }
-            "refresh_token_rotation" => {
-                let b =
-                    v.as_bool().ok_or_else(|| FieldError::new("refresh_token_rotation", "must be true or false"))?;
-                if !b && app.app_type == AppType::Spa {
-                    return Err(FieldError::new(
-                        "refresh_token_rotation",
-                        "single-page apps are public clients: their refresh tokens must rotate (RFC 9700 4.14.2)",
-                    ));
-                }
-                app.refresh_token_rotation = b;
-            }
-            "refresh_token_absolute_expiry_secs" => {
-                app.refresh_token_absolute_expiry_secs = expiry("refresh_token_absolute_expiry_secs", v, true)?
-            }
-            "refresh_token_inactivity_expiry_secs" => {
-                app.refresh_token_inactivity_expiry_secs = expiry("refresh_token_inactivity_expiry_secs", v, true)?
-            }
-            "logo_url" => app.logo_url = optional_string("logo_url", v)?.map(|s| web_url("logo_url", s)).transpose()?,
-            "app_description_url" => {
-                app.app_description_url =
-                    optional_string("app_description_url", v)?.map(|s| web_url("app_description_url", s)).transpose()?
-            }
-            "privacy_policy_url" => {
-                app.privacy_policy_url =
-                    optional_string("privacy_policy_url", v)?.map(|s| web_url("privacy_policy_url", s)).transpose()?
-            }
-            "developer_name" => {
-                let s = optional_string("developer_name", v)?;
-                if let Some(s) = s {
-                    bounded("developer_name", s, 255)?;
-                }
-                app.developer_name = s.map(str::to_string);
-            }
-            "developer_email" => app.developer_email = optional_string("developer_email", v)?.map(email).transpose()?,
-            "jwt_subjects" => app.jwt_subjects = jwt_subjects(v)?,
-            "scopes" => app.scopes = scopes(v)?,
-            _ => {}
-        }
+    if input.refresh_token_rotation == Some(false) && app.app_type == AppType::Spa {
+        return Err(FieldError::new(
+            "refresh_token_rotation",
+            "single-page apps are public clients: their refresh tokens must rotate (RFC 9700 4.14.2)",
+        ));
+    }
+    let i = input.clone();
+    if let Some(v) = i.name {
+        app.name = v;
+    }
+    if let Some(v) = i.description {
+        app.description = v;
+    }
+    if let Some(v) = i.redirect_urls {
+        app.redirect_urls = v;
+    }
+    if let Some(v) = i.refresh_token_rotation {
+        app.refresh_token_rotation = v;
+    }
+    if let Some(v) = i.refresh_token_absolute_expiry_secs {
+        app.refresh_token_absolute_expiry_secs = v;
+    }
+    if let Some(v) = i.refresh_token_inactivity_expiry_secs {
+        app.refresh_token_inactivity_expiry_secs = v;
+    }
+    if let Some(v) = i.logo_url {
+        app.logo_url = v;
+    }
+    if let Some(v) = i.app_description_url {
+        app.app_description_url = v;
+    }
+    if let Some(v) = i.developer_name {
+        app.developer_name = v;
+    }
+    if let Some(v) = i.developer_email {
+        app.developer_email = v;
+    }
+    if let Some(v) = i.privacy_policy_url {
+        app.privacy_policy_url = v;
+    }
+    if let Some(v) = i.jwt_subjects {
+        app.jwt_subjects = v;
+    }
+    if let Some(v) = i.scopes {
+        app.scopes = v;
     }
     Ok(())
 }

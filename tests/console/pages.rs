@@ -94,8 +94,8 @@ async fn every_form_is_refused_without_the_session_csrf_token() {
     r.expect(403);
     // Nothing changed.
     assert_eq!(az.registry.apps().await.unwrap().len(), 1);
-    assert_eq!(az.registry.app(id).await.unwrap().0["name"], "Shop");
-    assert_eq!(az.registry.app(id).await.unwrap().0["secrets"].as_array().unwrap().len(), 1);
+    assert_eq!(az.registry.app(id).await.unwrap().to_json()["name"], "Shop");
+    assert_eq!(az.registry.app(id).await.unwrap().to_json()["secrets"].as_array().unwrap().len(), 1);
     assert!(az.registry.users().await.unwrap().iter().all(|u| u.username != "mallory"));
     assert!(!az.registry.users().await.unwrap().iter().any(|u| u.username == "alice" && u.is_admin));
     v.get("/console/apps").await.expect(200);
@@ -151,17 +151,20 @@ async fn a_machine_app_is_created_and_its_secret_shown_once_works() {
     let first_send = v.post(&path, &resend).await.expect(201);
     assert!(first_send.body.contains("new-secret"));
     v.post(&path, &resend).await.expect(409);
-    let x =
-        az.registry.app(&id).await.unwrap().0["secrets"].as_array().unwrap().iter().find(|s| s["note"] == "x").unwrap()
-            ["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    let x = az.registry.app(&id).await.unwrap().to_json()["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["note"] == "x")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     az.registry.delete_secret(&id, &x).await.unwrap();
     assert_ne!(second, secret);
     assert!(added.body.contains("CI runner"));
     assert!(token_works(&az, &id, &second).await);
-    let view = az.registry.app(&id).await.unwrap().0;
+    let view = az.registry.app(&id).await.unwrap().to_json();
     let first_id = view["secrets"].as_array().unwrap().iter().find(|s| s["note"] == "").unwrap()["id"].clone();
     let first_id = first_id.as_str().unwrap();
     let deleted = v.post(&format!("/console/apps/{id}/secrets/{first_id}/delete"), &[("csrf", &page.csrf())]).await;
@@ -186,7 +189,7 @@ async fn keys_are_generated_once_pasted_and_refused_with_the_api_message() {
     let pem = generated.text();
     assert!(pem.contains("-----BEGIN PRIVATE KEY-----"), "{generated}");
     assert!(generated.body.contains("download=\"tokengate-"));
-    let keys = az.registry.app(id).await.unwrap().0["public_keys"].as_array().unwrap().clone();
+    let keys = az.registry.app(id).await.unwrap().to_json()["public_keys"].as_array().unwrap().clone();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["alg"], "ES256");
     let page = v.get(&format!("/console/apps/{id}")).await.expect(200);
@@ -211,7 +214,7 @@ async fn keys_are_generated_once_pasted_and_refused_with_the_api_message() {
         )
         .await;
     assert_eq!(uploaded.redirect(), format!("/console/apps/{id}?done=key-added"));
-    assert_eq!(az.registry.app(id).await.unwrap().0["public_keys"].as_array().unwrap().len(), 3);
+    assert_eq!(az.registry.app(id).await.unwrap().to_json()["public_keys"].as_array().unwrap().len(), 3);
 
     // Garbage: the API's message, next to the field, and the pasted text kept.
     let api_message = az.registry.add_key(id, &json!({"public_key": "not a key"})).await.unwrap_err().to_string();
@@ -226,7 +229,7 @@ async fn keys_are_generated_once_pasted_and_refused_with_the_api_message() {
     let kid = keys[0]["id"].as_str().unwrap();
     let deleted = v.post(&format!("/console/apps/{id}/keys/{kid}/delete"), &[("csrf", &csrf)]).await;
     assert_eq!(deleted.redirect(), format!("/console/apps/{id}?done=key-deleted"));
-    assert_eq!(az.registry.app(id).await.unwrap().0["public_keys"].as_array().unwrap().len(), 2);
+    assert_eq!(az.registry.app(id).await.unwrap().to_json()["public_keys"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -259,7 +262,7 @@ async fn settings_are_saved_and_refused_with_the_api_messages_next_to_the_field(
     ok.push(("csrf", &csrf));
     let saved = v.post(&format!("/console/apps/{id}"), &ok).await;
     assert_eq!(saved.redirect(), format!("/console/apps/{id}?done=saved"));
-    let view = az.registry.app(&id).await.unwrap().0;
+    let view = az.registry.app(&id).await.unwrap().to_json();
     assert_eq!(view["name"], "Dashboard 2");
     assert_eq!(view["redirect_urls"], json!(["https://dash.example/cb", "http://127.0.0.1:8000/cb"]));
     assert_eq!(view["refresh_token_inactivity_expiry_secs"], 3600);
@@ -296,7 +299,7 @@ async fn settings_are_saved_and_refused_with_the_api_messages_next_to_the_field(
     assert!(refused.text().contains("`refresh_token_inactivity_expiry_secs`: must be a number of seconds, or null"));
     let empty_name = v.post(&format!("/console/apps/{id}"), &[("csrf", csrf.as_str()), ("name", " ")]).await;
     assert!(empty_name.expect(422).text().contains("`name`: must not be empty"));
-    assert_eq!(az.registry.app(&id).await.unwrap().0["name"], "Dashboard 2", "nothing saved");
+    assert_eq!(az.registry.app(&id).await.unwrap().to_json()["name"], "Dashboard 2", "nothing saved");
 }
 
 #[tokio::test]
@@ -336,7 +339,7 @@ async fn logos_are_uploaded_previewed_and_served_behind_the_session() {
     ];
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     v.post(&format!("/console/apps/{id}"), &form).await.redirect();
-    assert_eq!(az.registry.app(id).await.unwrap().0["logo_url"], format!("/oauth2/logo/{id}"));
+    assert_eq!(az.registry.app(id).await.unwrap().to_json()["logo_url"], format!("/oauth2/logo/{id}"));
     // Not an image: the API's message.
     let bad = v
         .post_multipart(

@@ -97,7 +97,7 @@ async fn an_assertion_signed_by_a_generated_key_pair_gets_a_token() {
     let az = TestAuthz::start().await;
     let app = acting_for_alice(&az).await;
     let (view, private_pem) = az.registry.generate_key(&app.client_id, Some("RS256"), None).await.expect("generate");
-    let kid = view["id"].as_str().expect("key id").to_string();
+    let kid = view.id.clone();
     let key = EncodingKey::from_rsa_pem(private_pem.expose().as_bytes()).expect("RSA private key");
     // With the key's id as kid, and without.
     for kid in [Some(kid.as_str()), None] {
@@ -217,7 +217,7 @@ async fn a_secrets_last_use_is_recorded_to_the_minute_not_at_every_token() {
     let app = az.machine_app("Busy").await;
     let last_used = || async {
         let view = az.registry.app(&app.client_id).await.unwrap();
-        view.0["secrets"][0]["last_used_at"].clone()
+        view.to_json()["secrets"][0]["last_used_at"].clone()
     };
     assert!(last_used().await.is_null());
     let issue = || az.token(ClientAuth::Basic(&app), &[("grant_type", "client_credentials")]);

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use tokengate::registry::Registry;
+use tokengate::registry::{AppInput, Registry};
 use tokengate::server::{Options, Shutdown};
 pub use tokengate::Clock;
 use tokengate::{Config, ManualClock};
@@ -168,9 +168,9 @@ impl TestAuthz {
 
     /// Registers an app from its JSON (`type`, `name`, ...).
     pub async fn app(&self, input: Value) -> App {
-        let (view, secret) = self.registry.create_app(&input).await.unwrap_or_else(|e| panic!("create {input}: {e}"));
-        let client_id = view.0["client_id"].as_str().expect("client_id").to_string();
-        App { client_id, secret: secret.map(|s| s.expose().to_string()), view: view.0 }
+        let typed = AppInput::from_json(&input).unwrap_or_else(|e| panic!("create {input}: {e}"));
+        let (view, secret) = self.registry.create_app(&typed).await.unwrap_or_else(|e| panic!("create {input}: {e}"));
+        App { client_id: view.client_id.clone(), secret: secret.map(|s| s.expose().to_string()), view: view.to_json() }
     }
 
     /// A web app (confidential, with a secret) redirecting to [`REDIRECT`].
@@ -190,7 +190,8 @@ impl TestAuthz {
 
     /// Changes an app's settings.
     pub async fn update_app(&self, app: &App, fields: Value) {
-        self.registry.update_app(&app.client_id, &fields).await.unwrap_or_else(|e| panic!("update {fields}: {e}"));
+        let typed = AppInput::from_json(&fields).unwrap_or_else(|e| panic!("update {fields}: {e}"));
+        self.registry.update_app(&app.client_id, &typed).await.unwrap_or_else(|e| panic!("update {fields}: {e}"));
     }
 
     /// A browser with an empty cookie jar.
