@@ -23,9 +23,9 @@ use url::Url;
 use super::bridge::{ClientIp, Tls};
 use super::wire::{parse_scope, Params};
 use super::{pages, AuthServer, ErrorCode, CODE_TTL_SECS, SESSION_TTL_SECS};
-use crate::registry::credentials;
+use crate::registry::credentials::{self, AuthorizationCode};
 use crate::registry::RegistryError;
-use crate::store::{AppRecord, AppType, CodeRecord};
+use crate::store::{AppRecord, AppType, CodeRecord, GrantId};
 
 const SESSION_COOKIE: &str = "tg_session";
 /// The paths the session cookie is sent to: both authorization endpoints and the forms, nothing else.
@@ -350,11 +350,11 @@ impl AuthServer {
             }
         }
         let now = self.clock.now();
-        let code = credentials::code();
+        let code = AuthorizationCode::generate();
         let record = CodeRecord {
-            code_hash: credentials::hash(&code),
+            code_hash: code.hash(),
             client_id: p.client_id.clone(),
-            grant_id: credentials::record_id(),
+            grant_id: GrantId::new(credentials::record_id()),
             username: user.to_string(),
             redirect_uri: p.redirect_uri.clone(),
             scope: p.scope.join(" "),
@@ -363,7 +363,7 @@ impl AuthServer {
             expires_at: now + CODE_TTL_SECS,
         };
         match self.store().create_code(&record).await {
-            Ok(()) => self.redirect(p, &[("code", &code)]),
+            Ok(()) => self.redirect(p, &[("code", code.expose())]),
             Err(e) => {
                 tracing::error!(error = %e, "storing a code failed");
                 self.redirect_unavailable(p)

@@ -12,13 +12,14 @@ use serde_json::{json, Value};
 use super::bridge::ClientIp;
 use super::wire::Params;
 use super::{AuthServer, ErrorCode, OAuthError};
+use crate::edge::identity::TokenId;
 use crate::registry::credentials;
-use crate::store::{AppRecord, RevocationKind};
+use crate::store::{AppRecord, GrantId, RevocationKind};
 
 /// What one of tokengate's own tokens is, if it is one.
 enum Own {
     Access(Value),
-    Refresh { grant_id: String, client_id: String, scope: String, username: String, active: bool },
+    Refresh { grant_id: GrantId, client_id: String, scope: String, username: String, active: bool },
 }
 
 impl AuthServer {
@@ -93,9 +94,10 @@ impl AuthServer {
             params.get("token").ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, "`token` is required"))?;
         match self.own_token(token).await? {
             Some(Own::Access(c)) if c.get("client_id").and_then(Value::as_str) == Some(app.client_id.as_str()) => {
-                let jti = c.get("jti").and_then(Value::as_str).unwrap_or_default();
+                let jti = TokenId::new(c.get("jti").and_then(Value::as_str).unwrap_or_default());
                 let exp = c.get("exp").and_then(Value::as_i64).unwrap_or_default();
-                self.revocations.revoke(self.store(), RevocationKind::Jti, jti, self.clock.now(), exp + 60).await?;
+                let now = self.clock.now();
+                self.revocations.revoke(self.store(), RevocationKind::Jti, jti.as_str(), now, exp + 60).await?;
                 tracing::info!(client_id = %app.client_id, "access token revoked");
             }
             Some(Own::Refresh { grant_id, client_id, .. }) if client_id == app.client_id => {

@@ -9,8 +9,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use crate::edge::identity::TokenId;
 use crate::edge::Identity;
-use crate::store::{RevocationKind, RevocationRecord, Store, StoreError};
+use crate::registry::credentials;
+use crate::store::{GrantId, RevocationKind, RevocationRecord, Store, StoreError};
 
 #[derive(Default)]
 struct Sets {
@@ -35,8 +37,16 @@ pub struct Revocations {
 }
 
 /// The grant id carried in one of tokengate's `jti`s (`<grant>.<random>`).
-pub fn grant_of(jti: &str) -> Option<&str> {
-    jti.split_once('.').map(|(g, _)| g)
+pub fn grant_of(jti: &TokenId) -> Option<&str> {
+    jti.as_str().split_once('.').map(|(g, _)| g)
+}
+
+/// A new `jti` for an access token: of its grant, so that revoking the grant revokes it, or of no grant.
+pub fn token_id_for(grant: Option<&GrantId>) -> TokenId {
+    match grant {
+        Some(g) => TokenId::new(&format!("{g}.{}", credentials::opaque(12))),
+        None => TokenId::new(&credentials::opaque(16)),
+    }
 }
 
 impl Revocations {
@@ -66,8 +76,8 @@ impl Revocations {
             Err(poisoned) => poisoned.into_inner(),
         };
         let iat = identity.issued_at.unwrap_or(i64::MIN);
-        if let Some(jti) = identity.token_id.as_deref() {
-            if sets.jti.contains_key(jti) {
+        if let Some(jti) = identity.token_id.as_ref() {
+            if sets.jti.contains_key(jti.as_str()) {
                 return true;
             }
             if grant_of(jti).is_some_and(|g| sets.grant.contains_key(g)) {

@@ -18,14 +18,14 @@ use super::bridge::ClientIp;
 use super::wire::{answer, parse_scope, Params};
 use super::{AuthServer, ErrorCode, OAuthError, ASSERTION_LEEWAY_SECS, ASSERTION_MAX_LIFETIME_SECS};
 use crate::edge::jwt;
-use crate::registry::credentials;
+use crate::registry::credentials::{self, AuthorizationCode, RefreshToken};
 use crate::registry::public_keys::Family;
-use crate::store::{AppRecord, AppType, GrantRecord, Redemption, RefreshRecord, RevocationKind};
+use crate::store::{AppRecord, AppType, GrantId, GrantRecord, Redemption, RefreshRecord, RevocationKind};
 
 /// The grant types, each with what it needs.
 enum Grant<'a> {
-    AuthorizationCode { code: &'a str, redirect_uri: Option<&'a str>, verifier: Option<&'a str> },
-    RefreshToken { token: &'a str, scope: Option<&'a str> },
+    AuthorizationCode { code: AuthorizationCode, redirect_uri: Option<&'a str>, verifier: Option<&'a str> },
+    RefreshToken { token: RefreshToken, scope: Option<&'a str> },
     JwtBearer { assertion: &'a str, scope: Option<&'a str> },
     ClientCredentials { scope: Option<&'a str> },
 }
@@ -34,13 +34,14 @@ impl<'a> Grant<'a> {
     fn parse(p: &'a Params) -> Result<Self, OAuthError> {
         match p.get("grant_type") {
             Some("authorization_code") => Ok(Grant::AuthorizationCode {
-                code: p.require("code")?,
+                code: AuthorizationCode::presented(p.require("code")?),
                 redirect_uri: p.get("redirect_uri"),
                 verifier: p.get("code_verifier"),
             }),
-            Some("refresh_token") => {
-                Ok(Grant::RefreshToken { token: p.require("refresh_token")?, scope: p.get("scope") })
-            }
+            Some("refresh_token") => Ok(Grant::RefreshToken {
+                token: RefreshToken::presented(p.require("refresh_token")?),
+                scope: p.get("scope"),
+            }),
             Some("urn:ietf:params:oauth:grant-type:jwt-bearer") => {
                 Ok(Grant::JwtBearer { assertion: p.require("assertion")?, scope: p.get("scope") })
             }
@@ -88,15 +89,12 @@ impl AuthServer {
         app: &AppRecord,
         subject: &str,
         scope: &[String],
-        grant_id: Option<&str>,
+        grant_id: Option<&GrantId>,
         refresh: Option<Refresh<'_>>,
     ) -> Result<Value, OAuthError> {
         let now = self.clock.now();
         let ttl = self.cfg.access_token_ttl.as_secs() as i64;
-        let jti = match grant_id {
-            Some(g) => format!("{g}.{}", credentials::opaque(12)),
-            None => credentials::opaque(16),
-        };
+        let jti = super::revocation::token_id_for(grant_id);
         let aud: Value = if self.cfg.audiences.len() == 1 {
             self.cfg.audiences[0].clone().into()
         } else {
@@ -105,16 +103,16 @@ impl AuthServer {
         let scope_text = scope.join(" ");
         let claims = json!({
             "iss": self.cfg.issuer, "sub": subject, "aud": aud, "exp": now + ttl, "iat": now, "nbf": now,
-            "jti": jti, "client_id": app.client_id, "scope": scope_text,
+            "jti": jti.as_str(), "client_id": app.client_id, "scope": scope_text,
         });
         let access_token = self.keys.sign(&claims)?;
         let mut body =
             json!({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl, "scope": scope_text});
         if let Some(refresh) = refresh {
             let grant = refresh.grant;
-            let token = credentials::refresh_token();
+            let token = RefreshToken::generate();
             let record = RefreshRecord {
-                token_hash: credentials::hash(&token),
+                token_hash: token.hash(),
                 grant_id: grant.id.clone(),
                 client_id: app.client_id.clone(),
                 scope: grant.scope.clone(),
@@ -143,19 +141,19 @@ impl AuthServer {
                     }
                 },
             }
-            body["refresh_token"] = token.into();
+            body["refresh_token"] = token.expose().into();
         }
         Ok(body)
     }
 
     /// Revokes a grant and every token of it, everywhere.
-    pub(super) async fn revoke_grant(&self, grant_id: &str, why: &str) -> Result<(), OAuthError> {
+    pub(super) async fn revoke_grant(&self, grant_id: &GrantId, why: &str) -> Result<(), OAuthError> {
         let now = self.clock.now();
         if self.store().revoke_grant(grant_id, now).await? {
-            tracing::warn!(grant = grant_id, reason = why, "grant revoked");
+            tracing::warn!(grant = %grant_id, reason = why, "grant revoked");
         }
         let until = now + self.cfg.access_token_ttl.as_secs() as i64 + 60;
-        self.revocations.revoke(self.store(), RevocationKind::Grant, grant_id, now, until).await?;
+        self.revocations.revoke(self.store(), RevocationKind::Grant, grant_id.as_str(), now, until).await?;
         Ok(())
     }
 
@@ -166,13 +164,13 @@ impl AuthServer {
     async fn grant_code(
         &self,
         app: &AppRecord,
-        code: &str,
+        code: &AuthorizationCode,
         redirect_uri: Option<&str>,
         verifier: Option<&str>,
     ) -> Result<Value, OAuthError> {
         let now = self.clock.now();
         let invalid = |d: &str| OAuthError::bad(ErrorCode::InvalidGrant, d);
-        let hash = credentials::hash(code);
+        let hash = code.hash();
         // Every check runs before the code is spent, so that a wrong party (another client, another redirect URI, a
         // wrong verifier) cannot burn someone else's code.
         let (rec, used) = self.store().code(&hash).await?.ok_or_else(|| invalid("unknown code"))?;
@@ -226,10 +224,15 @@ impl AuthServer {
         self.issue(app, &rec.username, &scope, Some(&grant.id), refresh).await
     }
 
-    async fn grant_refresh(&self, app: &AppRecord, token: &str, scope: Option<&str>) -> Result<Value, OAuthError> {
+    async fn grant_refresh(
+        &self,
+        app: &AppRecord,
+        token: &RefreshToken,
+        scope: Option<&str>,
+    ) -> Result<Value, OAuthError> {
         let now = self.clock.now();
         let invalid = |d: &str| OAuthError::bad(ErrorCode::InvalidGrant, d);
-        let hash = credentials::hash(token);
+        let hash = token.hash();
         // Every check runs before the token is used up, so that a refused request (another client, a scope too wide)
         // leaves a valid token valid; only a token already rotated out is treated as reuse.
         let (rec, used) = self.store().refresh(&hash).await?.ok_or_else(|| invalid("unknown refresh token"))?;
@@ -369,7 +372,7 @@ impl AuthServer {
         if !self.store().record_assertion(&app.client_id, jti, exp, now).await? {
             return Err(invalid("the assertion was already used (jti)"));
         }
-        let grant_id = credentials::record_id();
+        let grant_id = GrantId::new(credentials::record_id());
         self.issue(app, sub, &scope, Some(&grant_id), None).await
     }
 
@@ -414,7 +417,7 @@ impl AuthServer {
                     AppType::Web if !confidential => return Err(OAuthError::invalid_client(false)),
                     _ => {}
                 }
-                self.grant_code(&app, code, redirect_uri, verifier).await
+                self.grant_code(&app, &code, redirect_uri, verifier).await
             }
             Grant::RefreshToken { token, scope } => {
                 match app.app_type {
@@ -422,7 +425,7 @@ impl AuthServer {
                     AppType::Web if !confidential => return Err(OAuthError::invalid_client(false)),
                     _ => {}
                 }
-                self.grant_refresh(&app, token, scope).await
+                self.grant_refresh(&app, &token, scope).await
             }
             Grant::JwtBearer { assertion, scope } => {
                 if app.app_type != AppType::Machine || !confidential {

@@ -31,6 +31,28 @@ impl Claim {
     }
 }
 
+/// A token's `jti` (RFC 7519 4.1.7): what revoking one token names. tokengate's own are `<grant id>.<random>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenId(Box<str>);
+
+impl TokenId {
+    /// A token id from its text.
+    pub fn new(id: &str) -> TokenId {
+        TokenId(Box::from(id))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TokenId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The caller's identity, as established by a verified token. Cached per token and shared by reference.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -42,7 +64,7 @@ pub struct Identity {
     /// `exp`, seconds since the epoch, when the token has one.
     pub expires_at: Option<i64>,
     /// `jti`, when the token has one.
-    pub token_id: Option<Box<str>>,
+    pub token_id: Option<TokenId>,
     /// `iat`, when the token has one.
     pub issued_at: Option<i64>,
 }
@@ -67,7 +89,7 @@ impl Identity {
             scopes_header: HeaderValue::from_str(&joined).map_err(|_| InvalidToken::Claims)?,
             scopes,
             expires_at,
-            token_id: token_id.map(Box::from),
+            token_id: token_id.map(TokenId::new),
             issued_at: None,
         })
     }

@@ -58,15 +58,49 @@ pub fn opaque(bytes: usize) -> String {
     random_b64(bytes)
 }
 
-/// A new refresh token: 256 random bits.
-pub fn refresh_token() -> String {
-    format!("{REFRESH_TOKEN_PREFIX}{}", random_b64(32))
+/// Declares a credential that tokengate issues to a client and keeps only as its [`hash`]: generated with its
+/// prefix, read back as presented, its `Debug` redacted.
+macro_rules! issued_credential {
+    ($(#[$doc:meta])* $name:ident, $prefix:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(Secret);
+
+        impl $name {
+            /// A new one: 256 random bits.
+            pub fn generate() -> Self {
+                $name(Secret::new(format!("{}{}", $prefix, random_b64(32))))
+            }
+
+            /// One as a client presented it (not yet looked up).
+            pub fn presented(value: &str) -> Self {
+                $name(Secret::new(value))
+            }
+
+            /// What the store keeps of it.
+            pub fn hash(&self) -> String {
+                hash(self.0.expose())
+            }
+
+            /// The value, to give to the client.
+            pub fn expose(&self) -> &str {
+                self.0.expose()
+            }
+        }
+    };
 }
 
-/// A new authorization code: 256 random bits.
-pub fn code() -> String {
-    format!("{CODE_PREFIX}{}", random_b64(32))
-}
+issued_credential!(
+    /// An authorization code (RFC 6749 4.1.2): single use, bound to a client, a redirect URI and a PKCE challenge.
+    AuthorizationCode,
+    CODE_PREFIX
+);
+
+issued_credential!(
+    /// A refresh token (RFC 6749 1.5): one of a grant's family, rotated or not as its app says.
+    RefreshToken,
+    REFRESH_TOKEN_PREFIX
+);
 
 /// Client credentials from an `Authorization: Basic` value, each part form-urlencoded first (RFC 6749 2.3.1).
 /// `None` when the value is not Basic; `Some(Err(()))` when it is Basic but malformed.

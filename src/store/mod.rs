@@ -310,11 +310,47 @@ impl std::fmt::Debug for SigningKeyRecord {
     }
 }
 
+/// The id of a grant: the prefix of its access tokens' `jti`s (`<grant>.<random>`), and what revoking a whole refresh
+/// family names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GrantId(String);
+
+impl GrantId {
+    /// A grant id from its text (generated, or read back).
+    pub fn new(id: impl Into<String>) -> GrantId {
+        GrantId(id.into())
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for GrantId {
+    fn from(s: String) -> Self {
+        GrantId(s)
+    }
+}
+
+impl From<&str> for GrantId {
+    fn from(s: &str) -> Self {
+        GrantId(s.to_string())
+    }
+}
+
+impl std::fmt::Display for GrantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An authorization: a user let an app use some scopes. Refresh and access tokens belong to one.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct GrantRecord {
     /// Id (also in the access tokens' `jti`).
-    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub id: GrantId,
     /// The app.
     pub client_id: String,
     /// The user.
@@ -337,7 +373,8 @@ pub struct CodeRecord {
     /// The app it was issued to.
     pub client_id: String,
     /// The grant it creates.
-    pub grant_id: String,
+    #[sqlx(try_from = "String")]
+    pub grant_id: GrantId,
     /// The user.
     pub username: String,
     /// Exactly as in the authorization request.
@@ -358,7 +395,8 @@ pub struct RefreshRecord {
     /// Hex SHA-256 of the token.
     pub token_hash: String,
     /// Its grant (family).
-    pub grant_id: String,
+    #[sqlx(try_from = "String")]
+    pub grant_id: GrantId,
     /// The app.
     pub client_id: String,
     /// Scopes it may ask for.
@@ -448,9 +486,9 @@ pub trait FlowStore: Send + Sync + 'static {
     /// Stores a grant.
     async fn create_grant(&self, grant: &GrantRecord) -> Result<(), StoreError>;
     /// One grant.
-    async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError>;
+    async fn grant(&self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError>;
     /// Marks a grant revoked; false if it already was (or does not exist).
-    async fn revoke_grant(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    async fn revoke_grant(&self, id: &GrantId, now: i64) -> Result<bool, StoreError>;
 
     /// Stores a code.
     async fn create_code(&self, code: &CodeRecord) -> Result<(), StoreError>;

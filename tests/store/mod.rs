@@ -156,7 +156,7 @@ async fn reopening_runs_no_migration_twice_and_keeps_every_record(db: &Db) {
     let again = db.open().await;
     assert_eq!(again.user_by_name("alice").await.unwrap().map(|u| u.username).as_deref(), Some("alice"));
     assert_eq!(again.count_apps().await.unwrap(), 1);
-    assert!(again.grant("g1").await.unwrap().is_some());
+    assert!(again.grant(&"g1".into()).await.unwrap().is_some());
     // The same name again is refused by the unique constraint, on both backends alike.
     assert!(matches!(again.create_user(&user("alice")).await, Err(StoreError::Conflict(_))));
     let expected = match db {
@@ -212,7 +212,7 @@ async fn a_code_is_redeemed_once_when_instances_race_for_it(db: &Db) {
         tasks.push(tokio::spawn(async move {
             let outcome = store.redeem_code("code-hash", &grant("g2", "c1"), NOW + 1).await.unwrap();
             // Whoever lost finds the winner's grant already stored (it is what a replay revokes).
-            let stored = store.grant("g2").await.unwrap().is_some();
+            let stored = store.grant(&"g2".into()).await.unwrap().is_some();
             (outcome, stored)
         }));
     }
@@ -223,7 +223,7 @@ async fn a_code_is_redeemed_once_when_instances_race_for_it(db: &Db) {
                 assert_eq!(c, code);
                 fresh += 1
             }
-            (Redemption::Replayed(c), true) => assert_eq!(c.grant_id, "g2"),
+            (Redemption::Replayed(c), true) => assert_eq!(c.grant_id.as_str(), "g2"),
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -18,7 +18,7 @@ async fn insert_refresh<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&t.token_hash)
-    .bind(&t.grant_id)
+    .bind(t.grant_id.as_str())
     .bind(&t.client_id)
     .bind(&t.scope)
     .bind(t.created_at)
@@ -36,7 +36,7 @@ async fn insert_grant<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     sqlx::query(
         "INSERT INTO grants (id, client_id, username, scope, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(&g.id)
+    .bind(g.id.as_str())
     .bind(&g.client_id)
     .bind(&g.username)
     .bind(&g.scope)
@@ -79,14 +79,15 @@ impl FlowStore for SqlStore {
         Ok(insert_grant(&self.pool, g).await?)
     }
 
-    async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM grants WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+    async fn grant(&self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError> {
+        let row =
+            sqlx::query("SELECT * FROM grants WHERE id = $1").bind(id.as_str()).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(GrantRecord::from_row).transpose()?)
     }
 
-    async fn revoke_grant(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    async fn revoke_grant(&self, id: &GrantId, now: i64) -> Result<bool, StoreError> {
         let r = sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
+            .bind(id.as_str())
             .bind(now)
             .execute(&self.pool)
             .await?;
@@ -100,7 +101,7 @@ impl FlowStore for SqlStore {
         )
         .bind(&c.code_hash)
         .bind(&c.client_id)
-        .bind(&c.grant_id)
+        .bind(c.grant_id.as_str())
         .bind(&c.username)
         .bind(&c.redirect_uri)
         .bind(&c.scope)
