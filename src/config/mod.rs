@@ -252,10 +252,7 @@ fn authorization_server(v: &mut Validator, a: Option<FileAuthorizationServer>) -
     let issuer = match a.issuer {
         Some(s) => {
             if let Some(u) = v.url(&format!("{p}.issuer"), &s) {
-                let loopback = matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-                    || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
-                    || u.host_str() == Some("localhost");
-                if u.scheme() != "https" && !loopback {
+                if u.scheme() != "https" && !crate::registry::is_loopback(&u) {
                     v.error(&format!("{p}.issuer"), "must be an https URL (http only on loopback, RFC 9700)");
                 }
                 if u.query().is_some() {

@@ -103,7 +103,9 @@ pub fn web_url(field: &str, s: &str) -> Result<String, FieldError> {
     Ok(s.to_string())
 }
 
-fn is_loopback(u: &Url) -> bool {
+/// Whether `u` names this machine (a loopback address, or `localhost` in any case): the one place `http` is allowed
+/// for a redirect URI or the authorization server's issuer.
+pub fn is_loopback(u: &Url) -> bool {
     match u.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
