@@ -21,7 +21,8 @@ use axum::Extension;
 use url::Url;
 
 use super::bridge::{ClientIp, Tls};
-use super::wire::{parse_scope, Params};
+use super::error::description_text;
+use super::wire::{parameter_name, parse_scope, Params};
 use super::{pages, AuthServer, ErrorCode, CODE_TTL_SECS, SESSION_TTL_SECS};
 use crate::registry::credentials::{self, AuthorizationCode};
 use crate::registry::RegistryError;
@@ -48,9 +49,45 @@ const MAX_CREDENTIAL_BYTES: usize = 1024;
 struct Pending {
     client_id: String,
     redirect_uri: String,
+    /// Whether the request named its redirect URI (it may leave it out when the app registered exactly one, RFC 6749
+    /// 4.1.1; the token request then need not name it either).
+    redirect_uri_sent: bool,
     state: Option<String>,
     scope: Vec<String>,
     code_challenge: Option<String>,
+    prompt: Prompt,
+    /// `max_age`: a sign-in older than this many seconds is asked again.
+    max_age: Option<i64>,
+}
+
+/// The `prompt` values of a request (OpenID Connect Core 3.1.2.1).
+#[derive(Debug, Default, Clone, Copy)]
+struct Prompt {
+    /// Show nothing: answer at once, or redirect `login_required` / `consent_required`.
+    none: bool,
+    /// Sign in again even with a session.
+    login: bool,
+    /// Ask for consent again even when it was given.
+    consent: bool,
+}
+
+impl Prompt {
+    fn parse(value: Option<&str>) -> Result<Prompt, &'static str> {
+        let mut p = Prompt::default();
+        for v in value.unwrap_or_default().split(' ').filter(|v| !v.is_empty()) {
+            match v {
+                "none" => p.none = true,
+                "login" => p.login = true,
+                "consent" => p.consent = true,
+                "select_account" => {}
+                _ => return Err("prompt must be none, login, consent or select_account"),
+            }
+        }
+        if p.none && (p.login || p.consent) {
+            return Err("prompt=none cannot be combined with other values");
+        }
+        Ok(p)
+    }
 }
 
 /// What a sign-in form carries along with its fields.
@@ -86,8 +123,12 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     })
 }
 
+/// The CSP source of a redirect URI: its origin, or for a native app's private-use scheme the scheme itself
+/// (`com.example.app:`), which has no origin.
 fn origin(uri: &str) -> Option<String> {
-    Url::parse(uri).ok().map(|u| u.origin().ascii_serialization())
+    let u = Url::parse(uri).ok()?;
+    let origin = u.origin();
+    Some(if origin.is_tuple() { origin.ascii_serialization() } else { format!("{}:", u.scheme()) })
 }
 
 fn unavailable() -> Response {
@@ -120,7 +161,7 @@ impl AuthServer {
     }
 
     fn redirect_error(&self, p: &Pending, error: ErrorCode, description: &str) -> Response {
-        self.redirect(p, &[("error", error.as_str()), ("error_description", description)])
+        self.redirect(p, &[("error", error.as_str()), ("error_description", &description_text(description))])
     }
 
     fn redirect_unavailable(&self, p: &Pending) -> Response {
@@ -182,9 +223,11 @@ impl AuthServer {
     async fn check_request(&self, query: &str) -> Result<(Pending, AppRecord), Response> {
         let q: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
         let mut seen = std::collections::HashSet::new();
-        if let Some((k, _)) = q.iter().find(|(k, _)| !seen.insert(k.as_str())) {
-            let shown: String = k.chars().take(64).collect();
-            return Err(pages::error(StatusCode::BAD_REQUEST, &format!("The parameter `{shown}` is repeated.")));
+        let repeated = q.iter().find(|(k, _)| !seen.insert(k.as_str())).map(|(k, _)| k.clone());
+        // Until the client and its redirect URI are known good, an error is a page; after, a redirect (RFC 6749
+        // 4.1.2.1).
+        if let Some(k) = repeated.as_deref().filter(|k| *k == "client_id" || *k == "redirect_uri") {
+            return Err(pages::error(StatusCode::BAD_REQUEST, &format!("The parameter `{k}` is repeated.")));
         }
         let get = |name: &str| q.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str());
         let Some(client_id) = get("client_id") else {
@@ -198,23 +241,54 @@ impl AuthServer {
                 return Err(unavailable());
             }
         };
-        // Exact string comparison with a registered redirect URI (RFC 9700 4.1.1).
-        let Some(redirect_uri) = get("redirect_uri").filter(|r| app.redirect_urls.iter().any(|u| u == r)) else {
-            return Err(pages::error(
-                StatusCode::BAD_REQUEST,
-                "The redirect URI is not registered for this application.",
-            ));
+        // Exact string comparison with a registered redirect URI (RFC 9700 4.1.1), any port on a loopback IP (RFC 8252
+        // 7.3); left out, the app's only one.
+        let sent = get("redirect_uri");
+        let redirect_uri = match sent {
+            Some(r) if app.redirect_urls.iter().any(|u| crate::registry::redirect_matches(u, r)) => r,
+            None if app.redirect_urls.len() == 1 => app.redirect_urls[0].as_str(),
+            None => {
+                return Err(pages::error(
+                    StatusCode::BAD_REQUEST,
+                    "The request names no redirect URI, and the application has several.",
+                ))
+            }
+            Some(_) => {
+                return Err(pages::error(
+                    StatusCode::BAD_REQUEST,
+                    "The redirect URI is not registered for this application.",
+                ))
+            }
         };
         let state = get("state");
         let mut p = Pending {
             client_id: app.client_id.clone(),
             redirect_uri: redirect_uri.to_string(),
+            redirect_uri_sent: sent.is_some(),
             // An oversized state is not sent back.
             state: state.filter(|s| s.len() <= MAX_STATE_BYTES).map(str::to_string),
             scope: Vec::new(),
             code_challenge: None,
+            prompt: Prompt::default(),
+            max_age: None,
         };
         let invalid = |p: &Pending, d: &str| self.redirect_error(p, ErrorCode::InvalidRequest, d);
+        if let Some(k) = repeated {
+            return Err(invalid(&p, &format!("{} is repeated", parameter_name(&k))));
+        }
+        match get("response_mode") {
+            None | Some("query") => {}
+            Some(_) => return Err(invalid(&p, "response_mode must be query (the only mode supported)")),
+        }
+        p.prompt = match Prompt::parse(get("prompt")) {
+            Ok(prompt) => prompt,
+            Err(why) => return Err(invalid(&p, why)),
+        };
+        p.max_age = match get("max_age").map(|m| m.parse::<i64>()) {
+            None => None,
+            Some(Ok(m)) if m >= 0 => Some(m),
+            Some(_) => return Err(invalid(&p, "max_age must be a number of seconds")),
+        };
         if state.is_some_and(|s| s.len() > MAX_STATE_BYTES) {
             return Err(invalid(&p, &format!("state is longer than {MAX_STATE_BYTES} bytes")));
         }
@@ -224,22 +298,26 @@ impl AuthServer {
         if get("nonce").is_some_and(|n| n.len() > MAX_NONCE_BYTES) {
             return Err(invalid(&p, &format!("nonce is longer than {MAX_NONCE_BYTES} bytes")));
         }
-        if get("response_type") != Some("code") {
-            return Err(self.redirect_error(
-                &p,
-                ErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported",
-            ));
+        match get("response_type") {
+            Some("code") => {}
+            None => return Err(invalid(&p, "response_type is required")),
+            Some(_) => {
+                return Err(self.redirect_error(
+                    &p,
+                    ErrorCode::UnsupportedResponseType,
+                    "only response_type=code is supported",
+                ))
+            }
         }
         let scope = match get("scope") {
             Some(sc) => parse_scope(sc),
             None => self.cfg.default_scopes.clone(),
         };
-        if let Some(bad) = scope.iter().find(|x| !self.cfg.scopes.contains(x)) {
+        if scope.iter().any(|x| !self.cfg.scopes.contains(x)) {
             return Err(self.redirect_error(
                 &p,
                 ErrorCode::InvalidScope,
-                &format!("`{bad}` is not a scope of this server"),
+                "a requested scope is not a scope of this server",
             ));
         }
         p.scope = scope;
@@ -287,16 +365,21 @@ impl AuthServer {
         Ok((form, p, app))
     }
 
-    /// The signed-in user of the session cookie, if any and still enabled.
-    async fn session_user(&self, headers: &HeaderMap) -> Result<Option<String>, Response> {
+    /// The signed-in user of the session cookie, if any and still enabled, and when they signed in.
+    async fn session(&self, headers: &HeaderMap) -> Result<Option<(String, i64)>, Response> {
         let Some(sid) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
         let looked_up = async {
-            let Some(user) = self.store().session_user(&credentials::hash(sid), self.clock.now()).await? else {
+            let Some((user, at)) = self.store().session_user(&credentials::hash(sid), self.clock.now()).await? else {
                 return Ok(None);
             };
-            Ok::<_, super::OAuthError>(self.user_enabled(&user).await?.then_some(user))
+            Ok::<_, super::OAuthError>(self.user_enabled(&user).await?.then_some((user, at)))
         };
         looked_up.await.map_err(|_| unavailable())
+    }
+
+    /// The signed-in user of the session cookie, if any and still enabled.
+    async fn session_user(&self, headers: &HeaderMap) -> Result<Option<String>, Response> {
+        Ok(self.session(headers).await?.map(|(user, _)| user))
     }
 
     /// After sign-in: straight back to the app when the user already consented to these scopes, else the consent
@@ -312,8 +395,11 @@ impl AuthServer {
     ) -> Response {
         let scope = p.scope.join(" ");
         match self.store().has_consent(user, &app.client_id, &scope).await {
-            Ok(true) => self.finish(answered.then_some(form), p, user).await,
-            Ok(false) => {
+            Ok(true) if !p.prompt.consent => self.finish(answered.then_some(form), p, user).await,
+            Ok(_) if p.prompt.none => {
+                self.redirect_error(p, ErrorCode::ConsentRequired, "the user has not allowed these scopes")
+            }
+            Ok(_) => {
                 let logo = app.logo_url.as_deref();
                 let body = pages::consent(&form.hidden(), &app.name, &app.description, logo, &p.scope, user);
                 self.form_page(StatusCode::OK, form, p, "Allow access?", body, tls)
@@ -356,7 +442,8 @@ impl AuthServer {
             client_id: p.client_id.clone(),
             grant_id: GrantId::new(credentials::record_id()),
             username: user.to_string(),
-            redirect_uri: p.redirect_uri.clone(),
+            // Empty when the request left it out: the token request then need not send it.
+            redirect_uri: if p.redirect_uri_sent { p.redirect_uri.clone() } else { String::new() },
             scope: p.scope.join(" "),
             code_challenge: p.code_challenge.clone(),
             created_at: now,
@@ -388,11 +475,18 @@ pub async fn authorize(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let form = Form::new(query, s.clock.now());
-    match s.session_user(&headers).await {
-        Ok(Some(user)) => s.proceed(&form, false, &p, &app, &user, tls.0).await,
-        Ok(None) => s.login_page(&form, &p, &app, None, tls.0),
-        Err(r) => r,
+    let now = s.clock.now();
+    let form = Form::new(query, now);
+    let session = match s.session(&headers).await {
+        Ok(session) => session,
+        Err(r) => return r,
+    };
+    // A session counts unless the request asks for a new sign-in (`prompt=login`) or one more recent than `max_age`.
+    let fresh = |at: i64| !p.prompt.login && p.max_age.is_none_or(|m| now - at <= m);
+    match session {
+        Some((user, at)) if fresh(at) => s.proceed(&form, false, &p, &app, &user, tls.0).await,
+        _ if p.prompt.none => s.redirect_error(&p, ErrorCode::LoginRequired, "the user is not signed in"),
+        _ => s.login_page(&form, &p, &app, None, tls.0),
     }
 }
 

@@ -27,23 +27,23 @@ impl AuthServer {
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(crate::registry::credentials::client_basic);
-        let (client_id, secret, via_basic) = match basic {
+        let (client_id, secret) = match basic {
             Some(decoded) => {
                 if params.get("client_secret").is_some() {
                     return Err(OAuthError::bad(ErrorCode::InvalidRequest, "use one client authentication method"));
                 }
-                let (id, secret) = decoded.map_err(|()| OAuthError::invalid_client(true))?;
+                let (id, secret) = decoded.map_err(|()| OAuthError::invalid_client())?;
                 if params.get("client_id").is_some_and(|c| c != id) {
                     return Err(OAuthError::bad(
                         ErrorCode::InvalidRequest,
                         "client_id differs from the authenticated client",
                     ));
                 }
-                (id, Some(secret), true)
+                (id, Some(secret))
             }
             None => {
-                let id = params.get("client_id").ok_or_else(|| OAuthError::invalid_client(false))?.to_string();
-                (id, params.get("client_secret").map(str::to_string), false)
+                let id = params.get("client_id").ok_or_else(OAuthError::invalid_client)?.to_string();
+                (id, params.get("client_secret").map(str::to_string))
             }
         };
         let app = self.store().app(&client_id).await?;
@@ -63,19 +63,19 @@ impl AuthServer {
                 } else {
                     drop(attempt);
                     tracing::warn!(client_id = %app.client_id, ip = ?ip, "client authentication failed");
-                    Err(OAuthError::invalid_client(via_basic))
+                    Err(OAuthError::invalid_client())
                 }
             }
             (Some(app), None) if app.app_type == AppType::Spa => Ok((app, false)),
             (Some(app), _) => {
                 tracing::warn!(client_id = %app.client_id, "client authentication failed: wrong method for its type");
-                Err(OAuthError::invalid_client(via_basic))
+                Err(OAuthError::invalid_client())
             }
             (None, _) => {
                 // An unknown client id counts against the address only.
                 let attempt = self.throttle.begin(keys.split_off(1)).map_err(OAuthError::throttled)?;
                 drop(attempt);
-                Err(OAuthError::invalid_client(via_basic))
+                Err(OAuthError::invalid_client())
             }
         }
     }

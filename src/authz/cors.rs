@@ -90,7 +90,6 @@ async fn preflight(s: &AuthServer, headers: &HeaderMap, origin: &str) -> Respons
             status: StatusCode::FORBIDDEN,
             error: ErrorCode::InvalidRequest,
             description: "cross-origin requests are allowed only from a single-page app's redirect origin".into(),
-            basic_challenge: false,
             retry_after: None,
         }
         .into_response();

@@ -103,8 +103,13 @@ impl AuthServer {
             Some(Own::Refresh { grant_id, client_id, .. }) if client_id == app.client_id => {
                 self.revoke_grant(&grant_id, "revocation request").await?;
             }
-            // Unknown, foreign or already invalid tokens: nothing to do, and nothing to reveal (RFC 7009 2.2).
-            _ => {}
+            // Another client's token is refused (RFC 7009 2.1) and left as it is.
+            Some(Own::Access(_)) | Some(Own::Refresh { .. }) => {
+                tracing::warn!(client_id = %app.client_id, "revocation of another client's token refused");
+                return Err(OAuthError::bad(ErrorCode::UnauthorizedClient, "the token was not issued to this client"));
+            }
+            // Unknown or already invalid tokens: nothing to do, and nothing to reveal (RFC 7009 2.2).
+            None => {}
         }
         Ok(())
     }
@@ -121,7 +126,7 @@ pub async fn introspect(
         let params = Params::parse(&headers, &body)?;
         let (app, confidential) = s.client(&headers, &params, ip.0).await?;
         if !confidential {
-            return Err(OAuthError::invalid_client(false));
+            return Err(OAuthError::invalid_client());
         }
         s.introspect(&app, &params).await
     }
@@ -160,6 +165,7 @@ pub async fn metadata(State(s): State<Arc<AuthServer>>) -> Response {
         "jwks_uri": format!("{i}/oauth2/jwks"),
         "introspection_endpoint": format!("{i}/oauth2/introspect"),
         "revocation_endpoint": format!("{i}/oauth2/revoke"),
+        "response_modes_supported": ["query"],
         "scopes_supported": s.cfg.scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -190,7 +196,6 @@ pub async fn logo(State(s): State<Arc<AuthServer>>, Path(client_id): Path<String
             status: http::StatusCode::NOT_FOUND,
             error: ErrorCode::NotFound,
             description: "this app has no uploaded logo".into(),
-            basic_challenge: false,
             retry_after: None,
         }
         .into_response(),

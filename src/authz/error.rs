@@ -27,10 +27,13 @@ pub enum ErrorCode {
     AccessDenied,
     /// RFC 6749 4.1.2.1: the server failed.
     ServerError,
-    /// RFC 6749 4.1.2.1: the server cannot answer now (its database).
+    /// RFC 6749 4.1.2.1: the server cannot answer now (its database, or a rate limit: then with 429 and
+    /// `Retry-After`).
     TemporarilyUnavailable,
-    /// RFC 8628 3.5: slow down (rate limits and repeated failures, with `Retry-After`).
-    SlowDown,
+    /// OpenID Connect Core 3.1.2.6: `prompt=none`, and the user must sign in.
+    LoginRequired,
+    /// OpenID Connect Core 3.1.2.6: `prompt=none`, and the user must consent.
+    ConsentRequired,
     /// No such endpoint or resource.
     NotFound,
 }
@@ -49,7 +52,8 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
-            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::NotFound => "not_found",
         }
     }
@@ -67,29 +71,22 @@ pub struct OAuthError {
     pub(super) status: StatusCode,
     pub(super) error: ErrorCode,
     pub(super) description: String,
-    pub(super) basic_challenge: bool,
     pub(super) retry_after: Option<u64>,
 }
 
 impl OAuthError {
     /// An error with status 400.
     pub fn bad(error: ErrorCode, description: impl Into<String>) -> Self {
-        OAuthError {
-            status: StatusCode::BAD_REQUEST,
-            error,
-            description: description.into(),
-            basic_challenge: false,
-            retry_after: None,
-        }
+        OAuthError { status: StatusCode::BAD_REQUEST, error, description: description.into(), retry_after: None }
     }
 
-    /// `invalid_client`: 401, with a Basic challenge when the client tried Basic.
-    pub fn invalid_client(basic: bool) -> Self {
+    /// `invalid_client`: 401, with a Basic challenge whatever method the client tried (RFC 6749 5.2, RFC 9110
+    /// 15.5.2: a 401 always carries a challenge).
+    pub fn invalid_client() -> Self {
         OAuthError {
             status: StatusCode::UNAUTHORIZED,
             error: ErrorCode::InvalidClient,
             description: "client authentication failed".into(),
-            basic_challenge: basic,
             retry_after: None,
         }
     }
@@ -98,9 +95,8 @@ impl OAuthError {
     pub fn too_many(retry_after_secs: u64) -> Self {
         OAuthError {
             status: StatusCode::TOO_MANY_REQUESTS,
-            error: ErrorCode::SlowDown,
+            error: ErrorCode::TemporarilyUnavailable,
             description: format!("too many token requests: retry in {retry_after_secs} s"),
-            basic_challenge: false,
             retry_after: Some(retry_after_secs),
         }
     }
@@ -110,9 +106,8 @@ impl OAuthError {
     pub fn throttled(retry_after_secs: u64) -> Self {
         OAuthError {
             status: StatusCode::TOO_MANY_REQUESTS,
-            error: ErrorCode::SlowDown,
+            error: ErrorCode::TemporarilyUnavailable,
             description: format!("too many failed attempts: retry in {retry_after_secs} s"),
-            basic_challenge: false,
             retry_after: Some(retry_after_secs),
         }
     }
@@ -124,10 +119,21 @@ impl OAuthError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             error: ErrorCode::TemporarilyUnavailable,
             description: "the authorization server cannot reach its database".into(),
-            basic_challenge: false,
             retry_after: None,
         }
     }
+}
+
+/// `text` within the characters RFC 6749 5.2 allows in `error_description` (`%x20-21 / %x23-5B / %x5D-7E`): any
+/// other character becomes `'` (a quote or backslash) or `?`.
+pub fn description_text(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            ' ' | '!' | '#'..='[' | ']'..='~' => c,
+            '"' | '\\' => '\'',
+            _ => '?',
+        })
+        .collect()
 }
 
 impl From<crate::store::StoreError> for OAuthError {
@@ -144,7 +150,6 @@ impl From<crate::registry::RegistryError> for OAuthError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 error: ErrorCode::TemporarilyUnavailable,
                 description: "too many password checks at once: retry in a moment".into(),
-                basic_challenge: false,
                 retry_after: Some(1),
             },
             other => Self::unavailable(other),
@@ -157,7 +162,7 @@ impl IntoResponse for OAuthError {
         let mut r = (
             self.status,
             [(http::header::CACHE_CONTROL, "no-store"), (http::header::PRAGMA, "no-cache")],
-            Json(json!({"error": self.error.as_str(), "error_description": self.description})),
+            Json(json!({"error": self.error.as_str(), "error_description": description_text(&self.description)})),
         )
             .into_response();
         if let Some(secs) = self.retry_after {
@@ -165,10 +170,23 @@ impl IntoResponse for OAuthError {
                 r.headers_mut().insert(http::header::RETRY_AFTER, v);
             }
         }
-        if self.basic_challenge {
+        if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut()
                 .insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Basic realm=\"tokengate\""));
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_stay_within_the_rfc_6749_character_set() {
+        let allowed = |c: char| c == ' ' || c == '!' || ('#'..='[').contains(&c) || (']'..='~').contains(&c);
+        let shown = description_text("a \"quoted\" back\\slash, zoë, tab\tnew\nline `ok`");
+        assert!(shown.chars().all(allowed), "{shown}");
+        assert_eq!(shown, "a 'quoted' back'slash, zo?, tab?new?line `ok`");
     }
 }

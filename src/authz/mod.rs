@@ -168,7 +168,6 @@ impl AuthServer {
                     status: StatusCode::NOT_FOUND,
                     error: ErrorCode::NotFound,
                     description: "no such endpoint".into(),
-                    basic_challenge: false,
                     retry_after: None,
                 }
             })

@@ -46,7 +46,7 @@ impl<'a> Grant<'a> {
                 Ok(Grant::JwtBearer { assertion: p.require("assertion")?, scope: p.get("scope") })
             }
             Some("client_credentials") => Ok(Grant::ClientCredentials { scope: p.get("scope") }),
-            Some(other) => Err(OAuthError::bad(ErrorCode::UnsupportedGrantType, format!("`{other}` is not supported"))),
+            Some(_) => Err(OAuthError::bad(ErrorCode::UnsupportedGrantType, "this grant_type is not supported")),
             None => Err(OAuthError::bad(ErrorCode::InvalidRequest, "`grant_type` is required")),
         }
     }
@@ -78,7 +78,12 @@ impl AuthServer {
             None => default.to_vec(),
         };
         if let Some(bad) = scope.iter().find(|s| !allowed.contains(s)) {
-            return Err(OAuthError::bad(ErrorCode::InvalidScope, format!("`{bad}` cannot be granted")));
+            // A scope of this server is named; anything else the client sent is not echoed.
+            let why = match self.cfg.scopes.contains(bad) {
+                true => format!("`{bad}` cannot be granted to this client"),
+                false => "a requested scope is not a scope of this server".to_string(),
+            };
+            return Err(OAuthError::bad(ErrorCode::InvalidScope, why));
         }
         Ok(scope)
     }
@@ -185,7 +190,14 @@ impl AuthServer {
         if now >= rec.expires_at {
             return Err(invalid("the code has expired"));
         }
-        if redirect_uri != Some(rec.redirect_uri.as_str()) {
+        // Required and identical when the authorization request named it (stored empty when it did not, RFC 6749
+        // 4.1.3); sent anyway, it must be the app's.
+        let redirect_ok = match (rec.redirect_uri.as_str(), redirect_uri) {
+            ("", None) => true,
+            ("", Some(r)) => app.redirect_urls.iter().any(|u| u == r),
+            (stored, sent) => sent == Some(stored),
+        };
+        if !redirect_ok {
             return Err(invalid("redirect_uri differs from the authorization request"));
         }
         match (&rec.code_challenge, verifier) {
@@ -377,8 +389,12 @@ impl AuthServer {
     }
 
     /// The scope of a machine app's token: what it asked for (or, when it asked for nothing, all it may have), within
-    /// the scopes its administrator allowed it (the server's default scopes unless set), never `offline_access`.
+    /// the scopes its administrator allowed it (the server's default scopes unless set), never `offline_access`: that
+    /// one is dropped from the request and no refresh token issued (RFC 6749 4.4.3), instead of refusing it all.
     fn machine_scope(&self, app: &AppRecord, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
+        let requested: Option<String> =
+            requested.map(|r| r.split(' ').filter(|s| *s != "offline_access").collect::<Vec<_>>().join(" "));
+        let requested = requested.as_deref().filter(|r| !r.trim().is_empty());
         let allowed: Vec<String> = app
             .scopes
             .as_deref()
@@ -414,7 +430,7 @@ impl AuthServer {
                     AppType::Machine => {
                         return Err(unauthorized("machine-to-machine apps cannot use the authorization code grant"))
                     }
-                    AppType::Web if !confidential => return Err(OAuthError::invalid_client(false)),
+                    AppType::Web if !confidential => return Err(OAuthError::invalid_client()),
                     _ => {}
                 }
                 self.grant_code(&app, &code, redirect_uri, verifier).await
@@ -422,7 +438,7 @@ impl AuthServer {
             Grant::RefreshToken { token, scope } => {
                 match app.app_type {
                     AppType::Machine => return Err(unauthorized("machine-to-machine apps get no refresh tokens")),
-                    AppType::Web if !confidential => return Err(OAuthError::invalid_client(false)),
+                    AppType::Web if !confidential => return Err(OAuthError::invalid_client()),
                     _ => {}
                 }
                 self.grant_refresh(&app, &token, scope).await

@@ -20,16 +20,19 @@ impl Params {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
         let pairs: Vec<(String, String)> = if json {
-            let v: Value = serde_json::from_slice(body)
-                .map_err(|_| OAuthError::bad(ErrorCode::InvalidRequest, "the body is not valid JSON"))?;
-            let obj = v
-                .as_object()
-                .ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, "the body must be a JSON object"))?;
-            obj.iter()
+            // Read as a list of members, so that a repeated member is seen (a map would keep the last one).
+            let members: JsonMembers = serde_json::from_slice(body)
+                .map_err(|_| OAuthError::bad(ErrorCode::InvalidRequest, "the body is not a JSON object"))?;
+            members
+                .0
+                .into_iter()
                 .map(|(k, v)| match v {
-                    Value::String(s) => Ok((k.clone(), s.clone())),
-                    Value::Number(n) => Ok((k.clone(), n.to_string())),
-                    _ => Err(OAuthError::bad(ErrorCode::InvalidRequest, format!("`{k}` must be a string"))),
+                    Value::String(s) => Ok((k, s)),
+                    Value::Number(n) => Ok((k, n.to_string())),
+                    _ => Err(OAuthError::bad(
+                        ErrorCode::InvalidRequest,
+                        format!("{} must be a string", parameter_name(&k)),
+                    )),
                 })
                 .collect::<Result<_, _>>()?
         } else {
@@ -38,7 +41,7 @@ impl Params {
         let mut seen = std::collections::HashSet::new();
         for (k, _) in &pairs {
             if !seen.insert(k.as_str()) {
-                return Err(OAuthError::bad(ErrorCode::InvalidRequest, format!("`{k}` is repeated")));
+                return Err(OAuthError::bad(ErrorCode::InvalidRequest, format!("{} is repeated", parameter_name(k))));
             }
         }
         Ok(Params(pairs))
@@ -52,6 +55,58 @@ impl Params {
     /// A parameter that must be there.
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name).ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, format!("`{name}` is required")))
+    }
+}
+
+/// The members of a JSON object in the order written, repeated ones included.
+struct JsonMembers(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for JsonMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = JsonMembers;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonMembers, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Value>()? {
+                    members.push(member);
+                }
+                Ok(JsonMembers(members))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
+/// The parameters this server reads, so that an error can name one without echoing what a client sent.
+const PARAMETERS: &[&str] = &[
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "scope",
+    "assertion",
+    "client_id",
+    "client_secret",
+    "token",
+    "token_type_hint",
+    "jwt_token",
+    "state",
+    "response_type",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// `` `k` `` when `k` is a parameter this server reads, else "a parameter": client input is never echoed.
+pub fn parameter_name(k: &str) -> String {
+    match PARAMETERS.iter().find(|p| **p == k) {
+        Some(p) => format!("`{p}`"),
+        None => "a parameter".to_string(),
     }
 }
 
@@ -93,5 +148,14 @@ mod tests {
         let h = HeaderMap::new();
         assert!(Params::parse(&h, b"grant_type=a&grant_type=b").is_err());
         assert_eq!(Params::parse(&h, b"a=1&b=").unwrap().get("b"), None);
+        let json = {
+            let mut h = HeaderMap::new();
+            h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            h
+        };
+        // Regression: a JSON body kept the last of two members of one name.
+        assert!(Params::parse(&json, br#"{"grant_type":"a","grant_type":"b"}"#).is_err());
+        assert_eq!(Params::parse(&json, br#"{"grant_type":"a","n":1}"#).unwrap().get("n"), Some("1"));
+        assert!(Params::parse(&json, b"[1]").is_err());
     }
 }

@@ -258,6 +258,17 @@ fn authorization_server(v: &mut Validator, a: Option<FileAuthorizationServer>) -
                 if u.query().is_some() {
                     v.error(&format!("{p}.issuer"), "an issuer identifier has no query (RFC 8414)");
                 }
+                if !u.path().trim_end_matches('/').is_empty() {
+                    v.error(
+                        &format!("{p}.issuer"),
+                        format!(
+                            "an issuer with a path (`{}`) is not supported: the endpoints and metadata are served at the \
+                             root; use the origin, e.g. \"{}\"",
+                            u.path(),
+                            u.origin().ascii_serialization()
+                        ),
+                    );
+                }
             }
             s.trim_end_matches('/').to_string()
         }
@@ -436,6 +447,22 @@ mod tests {
         assert_eq!(threads.location, Some((3, 11)));
         let alg = err.errors.iter().find(|e| e.key == "auth.issuers[0].algorithms[1]").unwrap();
         assert_eq!(alg.location, Some((13, 24)));
+    }
+
+    #[test]
+    fn an_authorization_server_issuer_with_a_path_is_refused_and_a_trailing_slash_is_not_a_path() {
+        // Regression: `https://host/tenant` passed, and every advertised `/tenant/oauth2/...` endpoint answered 404.
+        let with = |issuer: &str| {
+            let text = format!(
+                "[upstream]\nurl = \"http://127.0.0.1:1\"\n[authorization_server]\nenabled = true\nissuer = \"{issuer}\"\n"
+            );
+            Config::from_toml(&text, "t.toml")
+        };
+        let err = with("https://tg.example/tenant").unwrap_err();
+        assert_eq!(err.errors[0].key, "authorization_server.issuer", "{err}");
+        assert!(err.errors[0].reason.contains("`/tenant`") && err.errors[0].reason.contains("https://tg.example"));
+        assert!(with("https://tg.example/").is_ok());
+        assert!(with("https://tg.example").is_ok());
     }
 
     #[test]

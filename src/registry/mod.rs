@@ -19,7 +19,7 @@ use crate::store::{
     AdminTokenRecord, AppRecord, AppType, KeyRecord, RevocationKind, SecretRecord, Store, StoreError, UserRecord,
 };
 use passwords::{Passwords, Refusal};
-pub use validate::{is_loopback, AppInput, FieldError, InputError};
+pub use validate::{is_loopback, redirect_matches, AppInput, FieldError, InputError};
 pub use views::{shown_once, AppSettings, AppView, CodeFlowSettings, KeyView, SecretView};
 
 /// Default inactivity expiry of refresh tokens: 180 days (the product's "e.g. 6 months").

@@ -114,7 +114,8 @@ pub fn is_loopback(u: &Url) -> bool {
     }
 }
 
-/// A redirect URI: absolute, https (http only on loopback), no fragment, no userinfo (RFC 9700 2.1, 4.1).
+/// A redirect URI: absolute, https (http only on loopback), or a native app's private-use scheme in reverse-domain
+/// form (`com.example.app:/cb`, RFC 8252 7.1); no fragment, no userinfo (RFC 9700 2.1, 4.1).
 pub fn redirect_url(s: &str) -> Result<String, FieldError> {
     let field = "redirect_urls";
     if s.len() > 2048 {
@@ -131,8 +132,50 @@ pub fn redirect_url(s: &str) -> Result<String, FieldError> {
         "https" if u.host_str().is_some() => Ok(s.to_string()),
         "http" if is_loopback(&u) => Ok(s.to_string()),
         "http" => Err(FieldError::new(field, format!("`{s}`: plain http is allowed only for loopback hosts"))),
-        _ => Err(FieldError::new(field, format!("`{s}` must be an https URL"))),
+        scheme if is_private_use_scheme(scheme) => Ok(s.to_string()),
+        _ => Err(FieldError::new(
+            field,
+            format!(
+                "`{s}` must be an https URL, or a native app's scheme in reverse-domain form (com.example.app:/cb)"
+            ),
+        )),
     }
+}
+
+/// A private-use URI scheme of a native app: a domain name in reverse order, at least two labels
+/// (`com.example.app`, RFC 8252 7.1).
+pub fn is_private_use_scheme(scheme: &str) -> bool {
+    let labels: Vec<&str> = scheme.split('.').collect();
+    labels.len() >= 2
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+}
+
+/// Whether a requested redirect URI matches a registered one: the same string, or, for a loopback IP literal
+/// (`http://127.0.0.1`, `http://[::1]`), the same but for the port, which a native app picks when it starts
+/// (RFC 8252 7.3). Paths and queries are compared exactly; `localhost` gets no such leeway (RFC 8252 8.3).
+pub fn redirect_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(r), Ok(q)) = (Url::parse(registered), Url::parse(requested)) else { return false };
+    let loopback_ip = |u: &Url| {
+        u.scheme() == "http"
+            && match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                _ => false,
+            }
+    };
+    loopback_ip(&r)
+        && loopback_ip(&q)
+        && r.host() == q.host()
+        && r.path() == q.path()
+        && r.query() == q.query()
+        && q.username().is_empty()
+        && q.password().is_none()
+        && q.fragment().is_none()
 }
 
 /// A plausible email address (one `@`, a dotted domain, no spaces).
@@ -175,7 +218,7 @@ pub const FIXED: &[&str] = &["client_id", "created_at", "updated_at", "secrets",
 
 /// An app's settings as an administrator sends them (the admin API's JSON, the console's form, the CLI's flags),
 /// each field checked for its shape and value; `None` leaves a field as it is. Which fields an app of a given type
-/// has is decided by [`apply`].
+/// has is decided by `apply`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct AppInput {
     /// `type` (on creation).
@@ -206,7 +249,7 @@ pub struct AppInput {
     pub jwt_subjects: Option<Vec<String>>,
     /// `scopes` (machine apps; `Some(None)`: the server's default scopes).
     pub scopes: Option<Option<Vec<String>>>,
-    /// Every field named, in the order given, the fixed ones included (refused by [`apply`]).
+    /// Every field named, in the order given, the fixed ones included (refused by `apply`).
     named: Vec<String>,
 }
 
@@ -338,6 +381,15 @@ pub fn apply(app: &mut AppRecord, input: &AppInput, creating: bool) -> Result<()
     }
     if creating && input.name.is_none() {
         return Err(FieldError::new("name", "missing: every app needs a name"));
+    }
+    if app.app_type != AppType::Spa {
+        let native = input.redirect_urls.iter().flatten().find(|u| !u.starts_with("https:") && !u.starts_with("http:"));
+        if let Some(u) = native {
+            return Err(FieldError::new(
+                "redirect_urls",
+                format!("`{u}` is a native app's redirect: only single-page and native apps (type spa) may use one"),
+            ));
+        }
     }
     if input.refresh_token_rotation == Some(false) && app.app_type == AppType::Spa {
         return Err(FieldError::new(
@@ -522,6 +574,24 @@ mod tests {
         assert!(redirect_url("https://user:pw@app.example/cb").is_err());
         assert!(redirect_url("/cb").is_err());
         assert!(redirect_url("javascript:alert(1)").is_err());
+        // Native apps (RFC 8252 7.1): reverse-domain private-use schemes only.
+        assert!(redirect_url("com.example.app:/oauth2redirect").is_ok());
+        assert!(redirect_url("com.example.app:/cb#x").is_err());
+        for bad in ["myapp:/cb", "data:text/html,x", "file:///etc/passwd", "ftp://x.example/cb", "com:/cb"] {
+            assert!(redirect_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_ip_redirects_match_on_any_port_and_nothing_else_does() {
+        let r = "http://127.0.0.1/cb";
+        assert!(redirect_matches(r, "http://127.0.0.1:51234/cb"));
+        assert!(redirect_matches("http://[::1]:8000/cb", "http://[::1]:9999/cb"));
+        assert!(!redirect_matches(r, "http://127.0.0.1:51234/cb/other"));
+        assert!(!redirect_matches(r, "http://127.0.0.1:51234/cb?x=1"));
+        assert!(!redirect_matches(r, "http://[::1]:51234/cb"), "another host");
+        assert!(!redirect_matches("http://localhost:3000/cb", "http://localhost:3001/cb"), "localhost: exact only");
+        assert!(!redirect_matches("https://app.example/cb", "https://app.example:8443/cb"));
     }
 
     #[test]

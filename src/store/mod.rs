@@ -536,8 +536,8 @@ pub trait FlowStore: Send + Sync + 'static {
         now: i64,
         expires_at: i64,
     ) -> Result<(), StoreError>;
-    /// The user of a live session.
-    async fn session_user(&self, session_hash: &str, now: i64) -> Result<Option<String>, StoreError>;
+    /// The user of a live session, and when they signed in.
+    async fn session_user(&self, session_hash: &str, now: i64) -> Result<Option<(String, i64)>, StoreError>;
 
     /// Records that the authorization request with this id was answered (a code issued or access denied), until
     /// `expires_at` (when its form expires); false when it was answered before (a form sent twice, or to two

@@ -183,7 +183,7 @@ async fn the_token_endpoint_limits_each_client_with_429_and_retry_after() {
         az.token(ClientAuth::Basic(&busy), &[("grant_type", "client_credentials")]).await.expect(200);
     }
     let r = az.token(ClientAuth::Basic(&busy), &[("grant_type", "client_credentials")]).await.expect(429);
-    assert_eq!(r.json()["error"], "slow_down");
+    assert_eq!(r.json()["error"], "temporarily_unavailable");
     let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     az.token(ClientAuth::Basic(&other), &[("grant_type", "client_credentials")]).await.expect(200);
@@ -202,7 +202,7 @@ async fn a_secret_of_another_app_authenticates_nothing_and_guessing_is_refused_a
         az.token(ClientAuth::BasicWith(&mine.client_id, "tgs_guess"), &form).await.expect(401);
     }
     let r = az.token(ClientAuth::BasicWith(&mine.client_id, "tgs_guess"), &form).await;
-    r.oauth_error(429, "slow_down");
+    r.oauth_error(429, "temporarily_unavailable");
     let retry: i64 = r.header("retry-after").expect("Retry-After").parse().unwrap();
     // The right secret waits too, until the delay has passed; the other app was never affected.
     az.token(ClientAuth::Basic(&mine), &form).await.expect(429);
@@ -348,10 +348,13 @@ async fn a_scope_the_app_may_not_have_is_refused_with_invalid_scope() {
     refused_because(&az.token(ClientAuth::Basic(&app), &form).await, "invalid_scope", "api:write");
     let r = az.token(ClientAuth::Basic(&app), &[("grant_type", "client_credentials")]).await.expect(200);
     assert_eq!(r.json()["scope"], "api:read");
-    // offline_access is never a machine app's, even when listed.
+    // offline_access is never a machine app's, even when listed: dropped from the request, no refresh token
+    // (RFC 6749 4.4.3).
     az.update_app(&app, json!({"scopes": ["api:read", "offline_access"]})).await;
-    let form = [("grant_type", "client_credentials"), ("scope", "offline_access")];
-    refused_because(&az.token(ClientAuth::Basic(&app), &form).await, "invalid_scope", "offline_access");
+    let form = [("grant_type", "client_credentials"), ("scope", "api:read offline_access")];
+    let body = az.token(ClientAuth::Basic(&app), &form).await.expect(200).json();
+    assert_eq!(body["scope"], "api:read");
+    assert!(body.get("refresh_token").is_none(), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ mod authorize;
 mod client_library;
 mod code;
 mod code_replay;
+mod conformance;
 mod cors;
 mod discovery;
 pub mod identity;

@@ -412,7 +412,7 @@ async fn expired_records_are_swept_and_live_ones_kept(db: &Db) {
     assert_eq!(store.sweep(NOW).await.unwrap(), 5);
     assert!(store.code("old-code").await.unwrap().is_none());
     assert!(store.code("recent-code").await.unwrap().is_some());
-    assert_eq!(store.session_user("live-session", NOW).await.unwrap().as_deref(), Some("alice"));
+    assert_eq!(store.session_user("live-session", NOW).await.unwrap().map(|(u, _)| u).as_deref(), Some("alice"));
     assert!(!store.answer_authorization_request("live-request", NOW + 590).await.unwrap(), "still answered");
     assert!(!store.record_assertion("c1", "live-jti", NOW + 60, NOW).await.unwrap(), "a live assertion id stays");
     let live: Vec<_> = store.revocations_since(0, NOW - 10).await.unwrap().into_iter().map(|r| r.value).collect();

@@ -81,6 +81,8 @@ pub enum ClientAuth<'a> {
     Public(&'a App),
     /// `Authorization: Basic` with these values, whatever they are.
     BasicWith(&'a str, &'a str),
+    /// `client_id` and `client_secret` in the body with these values, whatever they are.
+    PostWith(&'a str, &'a str),
     /// No client authentication at all.
     Nothing,
 }
@@ -279,6 +281,10 @@ impl TestAuthz {
             ClientAuth::Post(app) => {
                 pairs.push(("client_id".into(), app.client_id.clone()));
                 pairs.push(("client_secret".into(), app.secret().to_string()));
+            }
+            ClientAuth::PostWith(id, secret) => {
+                pairs.push(("client_id".into(), id.to_string()));
+                pairs.push(("client_secret".into(), secret.to_string()));
             }
             ClientAuth::Public(app) => pairs.push(("client_id".into(), app.client_id.clone())),
             ClientAuth::Nothing => {}

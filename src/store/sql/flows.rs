@@ -292,13 +292,16 @@ impl FlowStore for SqlStore {
         Ok(())
     }
 
-    async fn session_user(&self, session_hash: &str, now: i64) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT username FROM sessions WHERE session_hash = $1 AND expires_at > $2")
+    async fn session_user(&self, session_hash: &str, now: i64) -> Result<Option<(String, i64)>, StoreError> {
+        let row = sqlx::query("SELECT username, created_at FROM sessions WHERE session_hash = $1 AND expires_at > $2")
             .bind(session_hash)
             .bind(now)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| r.try_get::<String, _>("username")).transpose()?)
+        let read = |r: sqlx::any::AnyRow| -> Result<(String, i64), sqlx::Error> {
+            Ok((r.try_get("username")?, r.try_get("created_at")?))
+        };
+        Ok(row.map(read).transpose()?)
     }
 
     async fn answer_authorization_request(&self, rid_hash: &str, expires_at: i64) -> Result<bool, StoreError> {
