@@ -19,7 +19,16 @@ use crate::store::{AppRecord, GrantId, RevocationKind};
 /// What one of tokengate's own tokens is, if it is one.
 enum Own {
     Access(Value),
-    Refresh { grant_id: GrantId, client_id: String, scope: String, username: String, active: bool },
+    Refresh {
+        grant_id: GrantId,
+        client_id: String,
+        scope: String,
+        username: String,
+        active: bool,
+        issued_at: i64,
+        /// The sooner of the grant's absolute expiry and the inactivity limit, if either.
+        expires_at: Option<i64>,
+    },
 }
 
 impl AuthServer {
@@ -58,12 +67,20 @@ impl AuthServer {
             && grant.expires_at.is_none_or(|e| now < e)
             && !inactive
             && self.user_enabled(&grant.username).await?;
+        let idle_until =
+            app.as_ref().and_then(|a| a.refresh_token_inactivity_expiry_secs).map(|i| rec.last_used_at + i);
+        let expires_at = match (grant.expires_at, idle_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         Ok(Some(Own::Refresh {
             grant_id: grant.id,
             client_id: rec.client_id,
             scope: rec.scope,
             username: grant.username,
             active,
+            issued_at: rec.created_at,
+            expires_at,
         }))
     }
 
@@ -79,11 +96,19 @@ impl AuthServer {
                 c["token_type"] = "Bearer".into();
                 c
             }
-            Some(Own::Refresh { client_id, scope, username, active: true, .. }) if client_id == app.client_id => {
-                json!({
-                    "active": true, "token_type": "refresh_token", "client_id": client_id, "scope": scope,
-                    "sub": username, "iss": self.cfg.issuer,
-                })
+            // RFC 7662 2.2: `token_type` names an access token type (RFC 6749 5.1), so a refresh token has none; `exp`
+            // when it expires (its grant's limit or the inactivity one), `iat` when it was issued.
+            Some(Own::Refresh { client_id, scope, username, active: true, issued_at, expires_at, .. })
+                if client_id == app.client_id =>
+            {
+                let mut v = json!({
+                    "active": true, "client_id": client_id, "scope": scope, "sub": username, "iss": self.cfg.issuer,
+                    "iat": issued_at,
+                });
+                if let Some(exp) = expires_at {
+                    v["exp"] = exp.into();
+                }
+                v
             }
             _ => inactive,
         })
@@ -170,9 +195,10 @@ pub async fn metadata(State(s): State<Arc<AuthServer>>) -> Response {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
     }))

@@ -59,6 +59,9 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     ok_len && ok_chars && credentials::matches_hash(&computed, &credentials::hash(challenge))
 }
 
+/// An app's registered public keys: (kid, family, key).
+pub(super) type AppKeys = Vec<(String, Family, jsonwebtoken::DecodingKey)>;
+
 /// A refresh token to issue with an access token: for this grant, replacing (by rotation) the token with this hash.
 #[derive(Clone, Copy)]
 struct Refresh<'a> {
@@ -297,6 +300,39 @@ impl AuthServer {
     ) -> Result<Value, OAuthError> {
         let invalid = |d: &str| OAuthError::bad(ErrorCode::InvalidGrant, d);
         let now = self.clock.now();
+        let keys = self.registry.verification_keys(&app.client_id).await?;
+        let (claims, exp, jti) = self.verified_assertion(app, &keys, assertion, now).map_err(|why| invalid(&why))?;
+        let jti = jti.as_str();
+        let sub =
+            claims.get("sub").and_then(Value::as_str).ok_or_else(|| invalid("the assertion needs sub (the user)"))?;
+        // Only the users an administrator listed for this app; an empty list allows none.
+        if !app.jwt_subjects.iter().any(|s| s == sub) {
+            return Err(invalid("this app may not act as that sub (not in its jwt_subjects)"));
+        }
+        if !self.user_enabled(sub).await? {
+            return Err(invalid("sub is not an active user"));
+        }
+        let scope = self.machine_scope(app, scope)?;
+        // The id is kept until exp: a replay before then is refused; after it, the assertion has expired anyway.
+        if !self.store().record_assertion(&app.client_id, jti, exp, now).await? {
+            return Err(invalid("the assertion was already used (jti)"));
+        }
+        let grant_id = GrantId::new(credentials::record_id());
+        self.issue(app, sub, &scope, Some(&grant_id), None).await
+    }
+
+    /// Checks a JWT that an app signed with one of its registered keys (RFC 7523: an authorization grant, or client
+    /// authentication with `private_key_jwt`): the edge's JWS parser and signature check, then `iss` = the client
+    /// id, `exp` (at most 5 minutes ahead), `iat` and `nbf`, `aud` naming this server and a `jti`. Returns the claims,
+    /// `exp` and `jti` (the caller records the `jti`, so that a replay is refused), or why not.
+    pub(super) fn verified_assertion(
+        &self,
+        app: &AppRecord,
+        keys: &AppKeys,
+        assertion: &str,
+        now: i64,
+    ) -> Result<(Value, i64, String), String> {
+        let invalid = |d: &str| d.to_string();
         // The one JWS parser and signature check of the edge; the claims are RFC 7523's, checked below.
         let jws = jwt::parse_as::<Value>(assertion).map_err(|_| invalid("the assertion is not a signed JWT"))?;
         if jws.header.crit.is_some() {
@@ -308,7 +344,6 @@ impl AuthServer {
             "EdDSA" => (Algorithm::EdDSA, Family::Okp),
             _ => return Err(invalid("the assertion must be signed with RS256, ES256 or EdDSA")),
         };
-        let keys = self.registry.verification_keys(&app.client_id).await?;
         let verified = keys
             .iter()
             .filter(|(kid, fam, _)| *fam == family && jws.header.kid.as_ref().is_none_or(|k| k == kid))
@@ -320,15 +355,12 @@ impl AuthServer {
         if claims.get("iss").and_then(Value::as_str) != Some(app.client_id.as_str()) {
             return Err(invalid("the assertion's iss must be the client id"));
         }
-        let time = |name: &str| -> Result<Option<i64>, OAuthError> {
+        let time = |name: &str| -> Result<Option<i64>, String> {
             match claims.get(name) {
                 None => Ok(None),
-                Some(v) => v.as_i64().map(Some).ok_or_else(|| {
-                    OAuthError::bad(
-                        ErrorCode::InvalidGrant,
-                        format!("the assertion's {name} must be a number of seconds"),
-                    )
-                }),
+                Some(v) => {
+                    v.as_i64().map(Some).ok_or_else(|| format!("the assertion's {name} must be a number of seconds"))
+                }
             }
         };
         let exp = time("exp")?.ok_or_else(|| invalid("the assertion needs exp"))?;
@@ -369,23 +401,9 @@ impl AuthServer {
             .get("jti")
             .and_then(Value::as_str)
             .filter(|j| !j.is_empty() && j.len() <= 256)
-            .ok_or_else(|| invalid("the assertion needs jti (a unique id, at most 256 characters)"))?;
-        let sub =
-            claims.get("sub").and_then(Value::as_str).ok_or_else(|| invalid("the assertion needs sub (the user)"))?;
-        // Only the users an administrator listed for this app; an empty list allows none.
-        if !app.jwt_subjects.iter().any(|s| s == sub) {
-            return Err(invalid("this app may not act as that sub (not in its jwt_subjects)"));
-        }
-        if !self.user_enabled(sub).await? {
-            return Err(invalid("sub is not an active user"));
-        }
-        let scope = self.machine_scope(app, scope)?;
-        // The id is kept until exp: a replay before then is refused; after it, the assertion has expired anyway.
-        if !self.store().record_assertion(&app.client_id, jti, exp, now).await? {
-            return Err(invalid("the assertion was already used (jti)"));
-        }
-        let grant_id = GrantId::new(credentials::record_id());
-        self.issue(app, sub, &scope, Some(&grant_id), None).await
+            .ok_or_else(|| invalid("the assertion needs jti (a unique id, at most 256 characters)"))?
+            .to_string();
+        Ok((claims, exp, jti))
     }
 
     /// The scope of a machine app's token: what it asked for (or, when it asked for nothing, all it may have), within
@@ -417,7 +435,19 @@ impl AuthServer {
         ip: Option<std::net::IpAddr>,
     ) -> Result<Value, OAuthError> {
         let grant = Grant::parse(params)?;
-        let (app, confidential) = self.client(headers, params, ip).await?;
+        let (app, confidential) = match &grant {
+            // RFC 7523 3.1: client authentication is optional for this grant, the assertion authenticates (its
+            // signature is checked with the keys of the app its `iss` names).
+            Grant::JwtBearer { assertion, .. } if super::client_auth::unauthenticated(headers, params) => {
+                let iss = super::client_auth::unverified_issuer(assertion)
+                    .ok_or_else(|| OAuthError::bad(ErrorCode::InvalidGrant, "the assertion is not a signed JWT"))?;
+                let app = self.store().app(&iss).await?.ok_or_else(|| {
+                    OAuthError::bad(ErrorCode::InvalidGrant, "the assertion's iss is not a client of this server")
+                })?;
+                (app, true)
+            }
+            _ => self.client(headers, params, ip).await?,
+        };
         if let Some(limiter) = &self.token_limiter {
             if let Err(wait) = limiter.check(&app.client_id) {
                 return Err(OAuthError::too_many(wait.as_secs().max(1)));
@@ -445,7 +475,7 @@ impl AuthServer {
             }
             Grant::JwtBearer { assertion, scope } => {
                 if app.app_type != AppType::Machine || !confidential {
-                    return Err(unauthorized("only machine-to-machine apps, with their secret, may use JWT bearer"));
+                    return Err(unauthorized("only machine-to-machine apps may use JWT bearer"));
                 }
                 self.grant_jwt_bearer(&app, assertion, scope).await
             }

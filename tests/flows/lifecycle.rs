@@ -37,7 +37,11 @@ async fn introspection_tells_an_app_about_its_own_tokens_only() {
     // An active refresh token.
     let refresh = az.introspect(ClientAuth::Basic(&app), text(&tokens, "refresh_token")).await.expect(200).json();
     assert_eq!(refresh["active"], true, "{refresh}");
-    assert_eq!(refresh["token_type"], "refresh_token", "{refresh}");
+    // RFC 7662 2.2: token_type names an access token type, so a refresh token has none (it was "refresh_token");
+    // exp is when it stops working (here the web app's default inactivity limit), iat when it was issued.
+    assert!(refresh.get("token_type").is_none(), "{refresh}");
+    let (iat, exp) = (refresh["iat"].as_i64().expect("iat"), refresh["exp"].as_i64().expect("exp"));
+    assert!(iat <= az.clock.now() && exp > az.clock.now(), "{refresh}");
     assert_eq!(refresh["sub"], "alice", "{refresh}");
     assert_eq!(refresh["client_id"], app.client_id.as_str(), "{refresh}");
     assert_eq!(

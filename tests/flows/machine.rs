@@ -379,3 +379,105 @@ async fn an_assertion_naming_critical_header_extensions_is_refused() {
     let r = bearer(&az, &app, &signed(json!({"alg": "ES256", "crit": ["x-tenant"], "x-tenant": "a"}))).await;
     refused_because(&r, "invalid_grant", "critical");
 }
+
+// ---- private_key_jwt (RFC 7523 2.2) and a JWT bearer grant without client authentication (RFC 7523 3.1) ----
+
+const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A client assertion: iss = sub = the client, aud = the token endpoint, a minute ahead, a fresh jti.
+fn client_assertion(az: &TestAuthz, app: &App, key: &EncodingKey, changes: Value) -> String {
+    let mut c = json!({
+        "iss": app.client_id, "sub": app.client_id, "aud": format!("{ISSUER}/oauth2/token"),
+        "exp": az.clock.now() + 60, "iat": az.clock.now(), "jti": random_string(12),
+    });
+    for (k, v) in changes.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    sign(key, Algorithm::ES256, None, &c)
+}
+
+/// `POST /oauth2/token` with these pairs and no other client authentication.
+async fn token_with(az: &TestAuthz, pairs: Vec<(String, String)>) -> Reply {
+    let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    az.token(ClientAuth::Nothing, &refs).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_app_authenticates_with_a_jwt_signed_by_its_registered_key() {
+    let az = TestAuthz::start().await;
+    let (app, key) = with_es256_key(&az).await;
+    let with = |assertion: &str| {
+        vec![
+            ("grant_type".to_string(), "client_credentials".to_string()),
+            ("client_assertion_type".to_string(), CLIENT_ASSERTION_TYPE.to_string()),
+            ("client_assertion".to_string(), assertion.to_string()),
+        ]
+    };
+    let send = |pairs: Vec<(String, String)>| token_with(&az, pairs);
+    let good = client_assertion(&az, &app, &key, json!({}));
+    let body = send(with(&good)).await.expect(200).json();
+    assert_eq!(jwt_parts(body["access_token"].as_str().unwrap()).1["client_id"], app.client_id.as_str());
+    // Used once.
+    send(with(&good)).await.oauth_error(401, "invalid_client");
+    // sub must be the client; the key must be the app's; the assertion must be for this server.
+    let stranger = TestKey::generate(Alg::ES256);
+    let stranger = EncodingKey::from_ec_pem(stranger.private_pem.as_bytes()).unwrap();
+    for (why, assertion) in [
+        ("sub is a user", client_assertion(&az, &app, &key, json!({"sub": "alice"}))),
+        ("another key", client_assertion(&az, &app, &stranger, json!({}))),
+        ("another audience", client_assertion(&az, &app, &key, json!({"aud": "https://elsewhere.example"}))),
+        ("expired", client_assertion(&az, &app, &key, json!({"exp": az.clock.now() - 1}))),
+    ] {
+        let r = send(with(&assertion)).await;
+        r.oauth_error(401, "invalid_client");
+        assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"tokengate\""), "{why}");
+        // A good assertion still works after a refused one (and clears the failure count).
+        send(with(&client_assertion(&az, &app, &key, json!({})))).await.expect(200);
+    }
+    // Failures count like wrong secrets: after a few in a row, refused at once with 429.
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        answers.push(send(with(&client_assertion(&az, &app, &stranger, json!({})))).await);
+    }
+    let first_429 = answers.iter().position(|r| r.status == 429).expect("throttled within six failures");
+    assert!(first_429 >= 1 && answers[..first_429].iter().all(|r| r.status == 401), "{answers:?}");
+    answers[first_429].oauth_error(429, "temporarily_unavailable");
+    // One method at a time, and only this assertion type.
+    let mut both = with(&client_assertion(&az, &app, &key, json!({})));
+    both.push(("client_secret".into(), app.secret().into()));
+    send(both).await.oauth_error(400, "invalid_request");
+    let mut other_type = with(&client_assertion(&az, &app, &key, json!({})));
+    other_type[1].1 = "urn:example:other".into();
+    send(other_type).await.oauth_error(400, "invalid_request");
+    // The metadata says so.
+    let meta = az.get("/.well-known/oauth-authorization-server").await.expect(200).json();
+    assert!(meta["token_endpoint_auth_methods_supported"].as_array().unwrap().iter().any(|m| m == "private_key_jwt"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwt_bearer_assertion_alone_authenticates_its_app() {
+    // Regression: RFC 7523 3.1 makes client authentication optional for this grant; the request was refused
+    // with invalid_client.
+    let az = TestAuthz::start().await;
+    let (app, key) = with_es256_key(&az).await;
+    let assertion = sign(&key, Algorithm::ES256, None, &claims(&az, &app));
+    let body = az
+        .token(ClientAuth::Nothing, &[("grant_type", JWT_BEARER), ("assertion", assertion.as_str())])
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(jwt_parts(body["access_token"].as_str().unwrap()).1["sub"], "alice");
+    // Forged with another key, or naming no known client: refused, the signature being the only credential.
+    let stranger = TestKey::generate(Alg::ES256);
+    let stranger = EncodingKey::from_ec_pem(stranger.private_pem.as_bytes()).unwrap();
+    let forged = sign(&stranger, Algorithm::ES256, None, &claims(&az, &app));
+    az.token(ClientAuth::Nothing, &[("grant_type", JWT_BEARER), ("assertion", forged.as_str())])
+        .await
+        .oauth_error(400, "invalid_grant");
+    let mut nobody = claims(&az, &app);
+    nobody["iss"] = "no-such-client".into();
+    let nobody = sign(&key, Algorithm::ES256, None, &nobody);
+    az.token(ClientAuth::Nothing, &[("grant_type", JWT_BEARER), ("assertion", nobody.as_str())])
+        .await
+        .oauth_error(400, "invalid_grant");
+}
