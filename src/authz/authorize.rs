@@ -58,6 +58,8 @@ struct Pending {
     prompt: Prompt,
     /// `max_age`: a sign-in older than this many seconds is asked again.
     max_age: Option<i64>,
+    /// `response_mode=form_post`: the response is posted to the redirect URI instead of put in its query.
+    form_post: bool,
 }
 
 /// The `prompt` values of a request (OpenID Connect Core 3.1.2.1).
@@ -141,6 +143,15 @@ fn expired() -> Response {
 
 impl AuthServer {
     fn redirect(&self, p: &Pending, params: &[(&str, &str)]) -> Response {
+        if p.form_post {
+            let mut fields = params.to_vec();
+            if let Some(s) = &p.state {
+                fields.push(("state", s));
+            }
+            fields.push(("iss", &self.cfg.issuer));
+            let target = origin(&p.redirect_uri).unwrap_or_else(|| "'none'".into());
+            return pages::form_post(&p.redirect_uri, &target, &fields);
+        }
         let mut url = Url::parse(&p.redirect_uri).expect("registered redirect URIs are absolute");
         {
             let mut q = url.query_pairs_mut();
@@ -271,15 +282,17 @@ impl AuthServer {
             code_challenge: None,
             prompt: Prompt::default(),
             max_age: None,
+            form_post: false,
         };
         let invalid = |p: &Pending, d: &str| self.redirect_error(p, ErrorCode::InvalidRequest, d);
         if let Some(k) = repeated {
             return Err(invalid(&p, &format!("{} is repeated", parameter_name(&k))));
         }
-        match get("response_mode") {
-            None | Some("query") => {}
-            Some(_) => return Err(invalid(&p, "response_mode must be query (the only mode supported)")),
-        }
+        p.form_post = match get("response_mode") {
+            None | Some("query") => false,
+            Some("form_post") => true,
+            Some(_) => return Err(invalid(&p, "response_mode must be query or form_post")),
+        };
         p.prompt = match Prompt::parse(get("prompt")) {
             Ok(prompt) => prompt,
             Err(why) => return Err(invalid(&p, why)),

@@ -68,6 +68,33 @@ pub fn html_response(status: StatusCode, html: String, csp: &str) -> Response {
     r
 }
 
+/// The script that submits a form-post response: its text is fixed, so the CSP can allow exactly it by its hash.
+const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
+
+/// An authorization response in `response_mode=form_post` (OAuth 2.0 Form Post Response Mode): a form posting `fields`
+/// to the client's `action` (its redirect URI), submitted by a script the CSP allows by hash alone, with a button
+/// for browsers without JavaScript.
+pub fn form_post(action: &str, form_target: &str, fields: &[(&str, &str)]) -> Response {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let inputs: String = fields
+        .iter()
+        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(k), escape(v)))
+        .collect();
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Returning to the application</title>\
+         <link rel=\"stylesheet\" href=\"/oauth2/assets/style.css\"></head><body><main>\
+         <form method=\"post\" action=\"{}\">{inputs}<noscript><button type=\"submit\">Continue</button></noscript></form>\
+         <script>{FORM_POST_SCRIPT}</script></main></body></html>",
+        escape(action)
+    );
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(FORM_POST_SCRIPT.as_bytes()));
+    let csp = format!(
+        "default-src 'none'; script-src 'sha256-{hash}'; style-src 'self'; form-action {form_target}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    html_response(StatusCode::OK, html, &csp)
+}
+
 /// An error shown to the user instead of redirecting (unknown client, unregistered redirect URI...).
 pub fn error(status: StatusCode, message: &str) -> Response {
     page(

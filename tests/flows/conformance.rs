@@ -177,6 +177,7 @@ async fn a_malformed_authorization_request_of_a_known_client_is_redirected_with_
         // Regression: a repeated state or scope got an error page although client and redirect URI were good.
         ("scope twice", vec![("response_type", "code"), ("scope", "api:read"), ("scope", "api:write")]),
         ("response_mode fragment", vec![("response_type", "code"), ("response_mode", "fragment")]),
+        ("response_mode jwt", vec![("response_type", "code"), ("response_mode", "jwt")]),
         ("prompt none with login", vec![("response_type", "code"), ("prompt", "none login")]),
         ("max_age not a number", vec![("response_type", "code"), ("max_age", "soon")]),
     ];
@@ -319,4 +320,159 @@ async fn a_native_app_uses_its_private_use_scheme_and_any_loopback_port() {
             .unwrap();
     let refused = az.registry.create_app(&input).await.expect_err("a web app with a native redirect");
     assert!(refused.to_string().contains("native app"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_mode_form_post_posts_the_code_to_the_redirect_uri_with_a_script_the_csp_allows_by_hash() {
+    // Regression: form_post was silently ignored and the code came in the query.
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let az = TestAuthz::start().await;
+    let app = web(&az).await;
+    let request = |prompt: Option<&'static str>| {
+        let mut pairs = vec![
+            ("response_type", "code"),
+            ("client_id", app.client_id.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("scope", "api:read"),
+            ("state", "s-fp"),
+            ("response_mode", "form_post"),
+        ];
+        pairs.extend(prompt.map(|p| ("prompt", p)));
+        authorize_path_with("/oauth2/authorize", &pairs)
+    };
+    // An error is posted too (prompt=none without a session).
+    let posted = az.browser().get(&request(Some("none"))).await.expect(200);
+    let fields: std::collections::HashMap<String, String> = posted.hidden_fields().into_iter().collect();
+    assert_eq!(fields["error"], "login_required", "{posted:?}");
+    assert_eq!(fields["state"], "s-fp");
+
+    let browser = az.browser();
+    let login = browser.get(&request(None)).await.expect(200);
+    let consent = browser.login(&login, "alice", ALICE_PASSWORD).await.expect(200);
+    let posted = browser.decide(&consent, "allow").await.expect(200);
+    assert!(posted.location().is_none(), "no redirect: {posted:?}");
+    assert!(posted.body.contains(&format!("<form method=\"post\" action=\"{REDIRECT}\">")), "{posted:?}");
+    let fields: std::collections::HashMap<String, String> = posted.hidden_fields().into_iter().collect();
+    assert_eq!((fields["state"].as_str(), fields["iss"].as_str()), ("s-fp", ISSUER));
+    // The CSP allows exactly the page's one script, by its hash, and posting only to the client's origin.
+    let csp = posted.header("content-security-policy").unwrap_or_default().to_string();
+    let script = posted.body.split("<script>").nth(1).and_then(|s| s.split("</script>").next()).expect("a script");
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+    assert!(csp.contains(&format!("script-src 'sha256-{hash}'")), "{csp}");
+    assert!(csp.contains("form-action https://client.example;"), "{csp}");
+    // The posted code is a code like any other.
+    az.exchange(ClientAuth::Basic(&app), &fields["code"], None).await.expect(200);
+}
+
+/// Answers every request on `listener` with a page showing the request's method, path and body in `#result`.
+fn serve_echo(listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + length {
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let request_line = head.lines().next().unwrap_or_default().to_string();
+                let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string();
+                let shown = format!("{request_line}\n{body}").replace('&', "&amp;").replace('<', "&lt;");
+                let page = format!("<!doctype html><html><body><pre id=\"result\">{shown}</pre></body></html>");
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+                let _ = conn.shutdown().await;
+            });
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_post_response_submits_itself_in_chromium_under_its_csp() {
+    if crate::support::browser::skip("the form_post browser test") {
+        return;
+    }
+    let dir = crate::support::browser::playwright_dir();
+    let az = TestAuthz::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_url = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+    let redirect = format!("{app_url}/cb");
+    let app = az.app(json!({"type": "web", "name": "Posted", "redirect_urls": [redirect]})).await;
+    let server = serve_echo(listener);
+    let authorize = format!(
+        "{}{}",
+        az.url,
+        authorize_path_with(
+            "/oauth2/authorize",
+            &[
+                ("response_type", "code"),
+                ("client_id", &app.client_id),
+                ("redirect_uri", &redirect),
+                ("scope", "api:read"),
+                ("state", "fp-state"),
+                ("response_mode", "form_post"),
+            ],
+        )
+    );
+    let profile = tempfile::tempdir().expect("browser profile directory");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flows/form_post_browser.mjs");
+    let run = tokio::process::Command::new("node")
+        .arg(&script)
+        .current_dir(&dir)
+        .env("AUTHORIZE_URL", &authorize)
+        .env("APP_URL", &app_url)
+        .env("USER_NAME", "alice")
+        .env("USER_PASSWORD", ALICE_PASSWORD)
+        .env("PROFILE_DIR", profile.path())
+        .env("CHROMIUM", crate::support::browser::CHROMIUM)
+        .env("PLAYWRIGHT_DIR", &dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("the browser scenario did not finish within 2 minutes")
+        .expect("node runs");
+    server.abort();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the browser scenario failed ({}):\n{stdout}\n{stderr}", out.status);
+    let line = stdout.lines().rev().find(|l| l.starts_with("RESULT ")).unwrap_or_else(|| panic!("{stdout}\n{stderr}"));
+    let result: serde_json::Value = serde_json::from_str(&line["RESULT ".len()..]).unwrap();
+    assert_eq!(result["violations"], json!([]), "{result}");
+    let received = result["received"].as_str().unwrap();
+    let (request_line, body) = received.split_once('\n').unwrap();
+    assert!(request_line.starts_with("POST /cb "), "{received}");
+    let fields: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(body.trim().as_bytes()).into_owned().collect();
+    assert_eq!(fields["state"], "fp-state", "{received}");
+    assert_eq!(fields["iss"], ISSUER);
+    az.token(
+        ClientAuth::Basic(&app),
+        &[("grant_type", "authorization_code"), ("code", &fields["code"]), ("redirect_uri", &redirect)],
+    )
+    .await
+    .expect(200);
 }
