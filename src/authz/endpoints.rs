@@ -88,9 +88,10 @@ impl AuthServer {
         let token =
             params.get("token").ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, "`token` is required"))?;
         let inactive = json!({"active": false});
+        // An app learns only about its own tokens; a machine app designated as a resource server about any.
+        let may_see = |client_id: Option<&str>| app.introspect_any || client_id == Some(app.client_id.as_str());
         Ok(match self.own_token(token).await? {
-            // An app learns only about its own tokens.
-            Some(Own::Access(c)) if c.get("client_id").and_then(Value::as_str) == Some(app.client_id.as_str()) => {
+            Some(Own::Access(c)) if may_see(c.get("client_id").and_then(Value::as_str)) => {
                 let mut c = c;
                 c["active"] = true.into();
                 c["token_type"] = "Bearer".into();
@@ -99,7 +100,7 @@ impl AuthServer {
             // RFC 7662 2.2: `token_type` names an access token type (RFC 6749 5.1), so a refresh token has none; `exp`
             // when it expires (its grant's limit or the inactivity one), `iat` when it was issued.
             Some(Own::Refresh { client_id, scope, username, active: true, issued_at, expires_at, .. })
-                if client_id == app.client_id =>
+                if may_see(Some(&client_id)) =>
             {
                 let mut v = json!({
                     "active": true, "client_id": client_id, "scope": scope, "sub": username, "iss": self.cfg.issuer,

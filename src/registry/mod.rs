@@ -220,6 +220,7 @@ impl Registry {
             developer_email: None,
             privacy_policy_url: None,
             jwt_subjects: Vec::new(),
+            introspect_any: false,
             scopes: None,
             created_at: now,
             updated_at: now,

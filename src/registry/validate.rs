@@ -23,7 +23,7 @@ impl FieldError {
 }
 
 const COMMON: &[&str] = &["type", "name", "description"];
-const MACHINE: &[&str] = &["jwt_subjects", "scopes"];
+const MACHINE: &[&str] = &["jwt_subjects", "scopes", "introspect_any"];
 const WEB: &[&str] = &[
     "redirect_urls",
     "refresh_token_rotation",
@@ -54,6 +54,7 @@ const ALL: &[&str] = &[
     "privacy_policy_url",
     "jwt_subjects",
     "scopes",
+    "introspect_any",
 ];
 const MAX_EXPIRY_SECS: i64 = 10 * 365 * 86_400;
 
@@ -249,6 +250,8 @@ pub struct AppInput {
     pub jwt_subjects: Option<Vec<String>>,
     /// `scopes` (machine apps; `Some(None)`: the server's default scopes).
     pub scopes: Option<Option<Vec<String>>>,
+    /// `introspect_any` (machine apps): a resource server that may introspect any token of this server.
+    pub introspect_any: Option<bool>,
     /// Every field named, in the order given, the fixed ones included (refused by `apply`).
     named: Vec<String>,
 }
@@ -331,6 +334,10 @@ impl AppInput {
                 }
                 "jwt_subjects" => input.jwt_subjects = Some(jwt_subjects(v)?),
                 "scopes" => input.scopes = Some(scopes(v)?),
+                "introspect_any" => {
+                    input.introspect_any =
+                        Some(v.as_bool().ok_or_else(|| FieldError::new("introspect_any", "must be true or false"))?)
+                }
                 _ => {}
             }
         }
@@ -436,6 +443,9 @@ pub fn apply(app: &mut AppRecord, input: &AppInput, creating: bool) -> Result<()
     }
     if let Some(v) = i.scopes {
         app.scopes = v;
+    }
+    if let Some(v) = i.introspect_any {
+        app.introspect_any = v;
     }
     Ok(())
 }

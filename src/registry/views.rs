@@ -84,6 +84,8 @@ pub enum AppSettings {
         jwt_subjects: Vec<String>,
         /// Scopes it may be granted; `None`: the server's default scopes.
         scopes: Option<Vec<String>>,
+        /// A resource server that may introspect any token of this server.
+        introspect_any: bool,
     },
     /// Web application.
     Web {
@@ -146,9 +148,11 @@ impl AppView {
             logo_url: app.logo_url.clone(),
         };
         let settings = match app.app_type {
-            AppType::Machine => {
-                AppSettings::Machine { jwt_subjects: app.jwt_subjects.clone(), scopes: app.scopes.clone() }
-            }
+            AppType::Machine => AppSettings::Machine {
+                jwt_subjects: app.jwt_subjects.clone(),
+                scopes: app.scopes.clone(),
+                introspect_any: app.introspect_any,
+            },
             AppType::Web => {
                 AppSettings::Web { code_flow: code_flow(), app_description_url: app.app_description_url.clone() }
             }

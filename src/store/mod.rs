@@ -141,6 +141,8 @@ pub struct AppRecord {
     pub privacy_policy_url: Option<String>,
     /// Machine apps: the users a JWT bearer assertion may name as `sub` (none by default).
     pub jwt_subjects: Vec<String>,
+    /// Machine apps: a resource server that may introspect any token of this server.
+    pub introspect_any: bool,
     /// Machine apps: the scopes the app may be granted; `None` means the server's default scopes.
     pub scopes: Option<Vec<String>>,
     /// Seconds since the epoch.

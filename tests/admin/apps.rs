@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::support::admin::*;
 
 const COMMON: &[&str] = &["client_id", "type", "name", "description", "created_at", "updated_at"];
-const MACHINE_ONLY: &[&str] = &["secrets", "public_keys", "jwt_subjects", "scopes"];
+const MACHINE_ONLY: &[&str] = &["secrets", "public_keys", "jwt_subjects", "scopes", "introspect_any"];
 const WEB_ONLY: &[&str] = &[
     "secrets",
     "redirect_urls",

@@ -476,3 +476,29 @@ async fn a_form_post_response_submits_itself_in_chromium_under_its_csp() {
     .await
     .expect(200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_app_made_a_resource_server_may_introspect_any_token_and_no_other_app_may() {
+    let az = TestAuthz::start().await;
+    let web = web(&az).await;
+    let tokens = az.tokens(&web, "api:read offline_access").await;
+    let (access, refresh) = (tokens["access_token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap());
+    let api = az.app(json!({"type": "machine", "name": "Reports API", "introspect_any": true})).await;
+    assert_eq!(api.view["introspect_any"], true, "{}", api.view);
+    let plain = az.machine_app("Batch").await;
+    assert_eq!(plain.view["introspect_any"], false);
+    for token in [access, refresh] {
+        let seen = az.introspect(ClientAuth::Basic(&api), token).await.expect(200).json();
+        assert_eq!(seen["active"], true, "{seen}");
+        assert_eq!(seen["client_id"], web.client_id.as_str(), "{seen}");
+        assert_eq!(seen["sub"], "alice");
+        assert_eq!(az.introspect(ClientAuth::Basic(&plain), token).await.expect(200).json(), json!({"active": false}));
+    }
+    // A revoked token is inactive for the resource server too.
+    az.revoke(ClientAuth::Basic(&web), access).await.expect(200);
+    assert_eq!(az.introspect(ClientAuth::Basic(&api), access).await.expect(200).json(), json!({"active": false}));
+    // Only machine apps can be resource servers.
+    let input = tokengate::registry::AppInput::from_json(&json!({"introspect_any": true})).unwrap();
+    let refused = az.registry.update_app(&web.client_id, &input).await.expect_err("a web app as a resource server");
+    assert!(refused.to_string().contains("not a field of web apps"), "{refused}");
+}

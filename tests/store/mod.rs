@@ -112,6 +112,7 @@ fn app(id: &str) -> AppRecord {
         developer_email: None,
         privacy_policy_url: None,
         jwt_subjects: Vec::new(),
+        introspect_any: false,
         scopes: None,
         created_at: NOW,
         updated_at: NOW,

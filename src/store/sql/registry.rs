@@ -174,8 +174,8 @@ impl Store for SqlStore {
         sqlx::query(
             "INSERT INTO apps (client_id, app_type, name, description, redirect_urls, refresh_token_rotation, \
              refresh_token_absolute_expiry_secs, refresh_token_inactivity_expiry_secs, logo_url, app_description_url, \
-             developer_name, developer_email, privacy_policy_url, created_at, updated_at, jwt_subjects, scopes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             developer_name, developer_email, privacy_policy_url, created_at, updated_at, jwt_subjects, scopes, \
+             introspect_any) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(&a.client_id)
         .bind(a.app_type.as_str())
@@ -194,6 +194,7 @@ impl Store for SqlStore {
         .bind(a.updated_at)
         .bind(json_list(&a.jwt_subjects))
         .bind(a.scopes.as_ref().map(|s| json_list(s)))
+        .bind(flag(a.introspect_any))
         .execute(&mut *tx)
         .await?;
         if let Some(s) = first_secret {
@@ -223,7 +224,7 @@ impl Store for SqlStore {
             "UPDATE apps SET name = $2, description = $3, redirect_urls = $4, refresh_token_rotation = $5, \
              refresh_token_absolute_expiry_secs = $6, refresh_token_inactivity_expiry_secs = $7, logo_url = $8, \
              app_description_url = $9, developer_name = $10, developer_email = $11, privacy_policy_url = $12, \
-             updated_at = $13, jwt_subjects = $14, scopes = $15 WHERE client_id = $1",
+             updated_at = $13, jwt_subjects = $14, scopes = $15, introspect_any = $16 WHERE client_id = $1",
         )
         .bind(&a.client_id)
         .bind(&a.name)
@@ -240,6 +241,7 @@ impl Store for SqlStore {
         .bind(a.updated_at)
         .bind(json_list(&a.jwt_subjects))
         .bind(a.scopes.as_ref().map(|s| json_list(s)))
+        .bind(flag(a.introspect_any))
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() == 1)

@@ -43,6 +43,7 @@ impl FromRow<'_, AnyRow> for AppRecord {
             developer_email: r.try_get("developer_email")?,
             privacy_policy_url: r.try_get("privacy_policy_url")?,
             jwt_subjects: json(&r.try_get::<String, _>("jwt_subjects")?)?,
+            introspect_any: r.try_get::<i64, _>("introspect_any")? != 0,
             scopes: r.try_get::<Option<String>, _>("scopes")?.map(|s| json(&s)).transpose()?,
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
