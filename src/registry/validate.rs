@@ -404,49 +404,30 @@ pub fn apply(app: &mut AppRecord, input: &AppInput, creating: bool) -> Result<()
             "single-page apps are public clients: their refresh tokens must rotate (RFC 9700 4.14.2)",
         ));
     }
-    let i = input.clone();
-    if let Some(v) = i.name {
-        app.name = v;
+    // Each field given replaces the app's; the others stay.
+    macro_rules! copy {
+        ($($field:ident),*) => {
+            $(if let Some(v) = &input.$field {
+                app.$field = v.clone();
+            })*
+        };
     }
-    if let Some(v) = i.description {
-        app.description = v;
-    }
-    if let Some(v) = i.redirect_urls {
-        app.redirect_urls = v;
-    }
-    if let Some(v) = i.refresh_token_rotation {
-        app.refresh_token_rotation = v;
-    }
-    if let Some(v) = i.refresh_token_absolute_expiry_secs {
-        app.refresh_token_absolute_expiry_secs = v;
-    }
-    if let Some(v) = i.refresh_token_inactivity_expiry_secs {
-        app.refresh_token_inactivity_expiry_secs = v;
-    }
-    if let Some(v) = i.logo_url {
-        app.logo_url = v;
-    }
-    if let Some(v) = i.app_description_url {
-        app.app_description_url = v;
-    }
-    if let Some(v) = i.developer_name {
-        app.developer_name = v;
-    }
-    if let Some(v) = i.developer_email {
-        app.developer_email = v;
-    }
-    if let Some(v) = i.privacy_policy_url {
-        app.privacy_policy_url = v;
-    }
-    if let Some(v) = i.jwt_subjects {
-        app.jwt_subjects = v;
-    }
-    if let Some(v) = i.scopes {
-        app.scopes = v;
-    }
-    if let Some(v) = i.introspect_any {
-        app.introspect_any = v;
-    }
+    copy!(
+        name,
+        description,
+        redirect_urls,
+        refresh_token_rotation,
+        refresh_token_absolute_expiry_secs,
+        refresh_token_inactivity_expiry_secs,
+        logo_url,
+        app_description_url,
+        developer_name,
+        developer_email,
+        privacy_policy_url,
+        jwt_subjects,
+        scopes,
+        introspect_any
+    );
     Ok(())
 }
 

@@ -44,6 +44,7 @@ async fn the_console_works_in_headless_chromium() {
         .env("SCREENSHOTS", &shots)
         .env("PROFILE_DIR", profile.path())
         .env("CHROMIUM", crate::support::browser::CHROMIUM)
+        .env("PLAYWRIGHT_DIR", &dir)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(300), run)

@@ -365,63 +365,22 @@ async fn response_mode_form_post_posts_the_code_to_the_redirect_uri_with_a_scrip
     az.exchange(ClientAuth::Basic(&app), &fields["code"], None).await.expect(200);
 }
 
-/// Answers every request on `listener` with a page showing the request's method, path and body in `#result`.
-fn serve_echo(listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else { return };
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let head_end = loop {
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                    match conn.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let length = head
-                    .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .unwrap_or(0);
-                while buf.len() < head_end + length {
-                    match conn.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let request_line = head.lines().next().unwrap_or_default().to_string();
-                let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string();
-                let shown = format!("{request_line}\n{body}").replace('&', "&amp;").replace('<', "&lt;");
-                let page = format!("<!doctype html><html><body><pre id=\"result\">{shown}</pre></body></html>");
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
-                    page.len()
-                );
-                let _ = conn.write_all(answer.as_bytes()).await;
-                let _ = conn.shutdown().await;
-            });
-        }
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_form_post_response_submits_itself_in_chromium_under_its_csp() {
     if crate::support::browser::skip("the form_post browser test") {
         return;
     }
-    let dir = crate::support::browser::playwright_dir();
     let az = TestAuthz::start().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app_url = format!("http://localhost:{}", listener.local_addr().unwrap().port());
     let redirect = format!("{app_url}/cb");
     let app = az.app(json!({"type": "web", "name": "Posted", "redirect_urls": [redirect]})).await;
-    let server = serve_echo(listener);
+    // The app shows what its redirect URI received.
+    let server = crate::support::http::serve_pages(listener, |request_line, body| {
+        let shown =
+            format!("{request_line}\n{}", String::from_utf8_lossy(body)).replace('&', "&amp;").replace('<', "&lt;");
+        format!("<!doctype html><html><body><pre id=\"result\">{shown}</pre></body></html>")
+    });
     let authorize = format!(
         "{}{}",
         az.url,
@@ -437,30 +396,17 @@ async fn a_form_post_response_submits_itself_in_chromium_under_its_csp() {
             ],
         )
     );
-    let profile = tempfile::tempdir().expect("browser profile directory");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flows/form_post_browser.mjs");
-    let run = tokio::process::Command::new("node")
-        .arg(&script)
-        .current_dir(&dir)
-        .env("AUTHORIZE_URL", &authorize)
-        .env("APP_URL", &app_url)
-        .env("USER_NAME", "alice")
-        .env("USER_PASSWORD", ALICE_PASSWORD)
-        .env("PROFILE_DIR", profile.path())
-        .env("CHROMIUM", crate::support::browser::CHROMIUM)
-        .env("PLAYWRIGHT_DIR", &dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
-        .await
-        .expect("the browser scenario did not finish within 2 minutes")
-        .expect("node runs");
+    let result = crate::support::browser::run_script(
+        "flows/form_post_browser.mjs",
+        &[
+            ("AUTHORIZE_URL", &authorize),
+            ("APP_URL", &app_url),
+            ("USER_NAME", "alice"),
+            ("USER_PASSWORD", ALICE_PASSWORD),
+        ],
+    )
+    .await;
     server.abort();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the browser scenario failed ({}):\n{stdout}\n{stderr}", out.status);
-    let line = stdout.lines().rev().find(|l| l.starts_with("RESULT ")).unwrap_or_else(|| panic!("{stdout}\n{stderr}"));
-    let result: serde_json::Value = serde_json::from_str(&line["RESULT ".len()..]).unwrap();
     assert_eq!(result["violations"], json!([]), "{result}");
     let received = result["received"].as_str().unwrap();
     let (request_line, body) = received.split_once('\n').unwrap();

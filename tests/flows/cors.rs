@@ -2,11 +2,7 @@
 //! `*`, never with credentials; nowhere else. Over HTTP, and in Chromium with a page on another origin redeeming its
 //! code with PKCE.
 
-use std::path::Path;
-use std::time::Duration;
-
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::authz::*;
 
@@ -158,70 +154,25 @@ if (location.pathname === '/cb') (async () => {{
     )
 }
 
-/// Serves `page` for every request on `listener`, until the task is aborted.
-fn serve_page(listener: tokio::net::TcpListener, page: String) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else { return };
-            let page = page.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match conn.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n",
-                    page.len()
-                );
-                let _ = conn.write_all(head.as_bytes()).await;
-                let _ = conn.write_all(page.as_bytes()).await;
-                let _ = conn.shutdown().await;
-            });
-        }
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_page_app_on_another_origin_redeems_its_code_with_pkce_in_chromium() {
     if crate::support::browser::skip("the cross-origin single-page app test") {
         return;
     }
-    let dir = crate::support::browser::playwright_dir();
     let az = TestAuthz::start().await;
     // The authorization server is on 127.0.0.1, the app on localhost: two origins.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app_origin = format!("http://localhost:{}", listener.local_addr().unwrap().port());
     let redirect = format!("{app_origin}/cb");
     let spa = az.app(json!({"type": "spa", "name": "Browser spa", "redirect_urls": [redirect]})).await;
-    let server = serve_page(listener, spa_page(&spa.client_id, &az.url, &redirect));
-
-    let profile = tempfile::tempdir().expect("browser profile directory");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flows/spa_browser.mjs");
-    let run = tokio::process::Command::new("node")
-        .arg(&script)
-        .current_dir(&dir)
-        .env("APP_URL", &app_origin)
-        .env("USER_NAME", "alice")
-        .env("USER_PASSWORD", ALICE_PASSWORD)
-        .env("PROFILE_DIR", profile.path())
-        .env("CHROMIUM", crate::support::browser::CHROMIUM)
-        .env("PLAYWRIGHT_DIR", &dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("the browser scenario did not finish within 2 minutes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let page = spa_page(&spa.client_id, &az.url, &redirect);
+    let server = crate::support::http::serve_pages(listener, move |_, _| page.clone());
+    let result = crate::support::browser::run_script(
+        "flows/spa_browser.mjs",
+        &[("APP_URL", &app_origin), ("USER_NAME", "alice"), ("USER_PASSWORD", ALICE_PASSWORD)],
+    )
+    .await;
     server.abort();
-    assert!(out.status.success(), "the browser scenario failed ({}):\n{stdout}\n{stderr}", out.status);
-    let line = stdout.lines().rev().find(|l| l.starts_with("RESULT ")).unwrap_or_else(|| panic!("{stdout}\n{stderr}"));
-    let result: Value = serde_json::from_str(&line["RESULT ".len()..]).unwrap();
     assert_eq!(result["error"], Value::Null, "{result}");
     assert_eq!(result["state"], "spa-state", "{result}");
     assert_eq!(result["token_status"], 200, "{result}");

@@ -1,34 +1,11 @@
 // A single-page app on another origin, in headless chromium: it sends the user to tokengate's /oauth2/authorize,
 // the user signs in and allows, and the page redeems its code with PKCE by fetch(), then revokes its refresh token
 // with a JSON body (a preflighted request). Run by tests/flows/cors.rs, which serves the page and reads the line
-// `RESULT {json}` this prints. playwright-core comes from tests/console/browser (PLAYWRIGHT_DIR).
-import { createRequire } from 'node:module';
-import path from 'node:path';
-
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
-const require = createRequire(path.join(env('PLAYWRIGHT_DIR'), 'package.json'));
-const { chromium } = require('playwright-core');
+// `RESULT {json}` this prints. The browser is launched by tests/support/browser.mjs.
+import { env, launch } from '../support/browser.mjs';
 
 const APP_URL = env('APP_URL');
-const context = await chromium.launchPersistentContext(env('PROFILE_DIR'), {
-  executablePath: env('CHROMIUM'),
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    // The app's origin is localhost; its listener is on IPv4.
-    '--host-resolver-rules=MAP localhost 127.0.0.1',
-  ],
-});
+const context = await launch();
 try {
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(15000);

@@ -36,3 +36,32 @@ pub fn skip(what: &str) -> bool {
     println!("SKIPPED: {what} needs chromium and npm ci in tests/console/browser, see README ({why})");
     true
 }
+
+/// Runs the node script `script` (a path under `tests/`) in headless chromium with `env` set, besides `PROFILE_DIR`
+/// (a fresh profile), `CHROMIUM` and `PLAYWRIGHT_DIR`; within two minutes, it must succeed and print a line
+/// `RESULT {json}`, which is returned.
+pub async fn run_script(script: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let dir = playwright_dir();
+    let profile = tempfile::tempdir().expect("browser profile directory");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(script);
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(&script)
+        .current_dir(&dir)
+        .env("PROFILE_DIR", profile.path())
+        .env("CHROMIUM", CHROMIUM)
+        .env("PLAYWRIGHT_DIR", &dir)
+        .kill_on_drop(true);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), command.output())
+        .await
+        .expect("the browser scenario did not finish within 2 minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the browser scenario failed ({}):\n{stdout}\n{stderr}", out.status);
+    let line = stdout.lines().rev().find(|l| l.starts_with("RESULT ")).unwrap_or_else(|| panic!("{stdout}\n{stderr}"));
+    serde_json::from_str(&line["RESULT ".len()..]).unwrap_or_else(|e| panic!("{e}: {line}"))
+}

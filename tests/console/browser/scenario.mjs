@@ -5,13 +5,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { chromium, env, launch } from '../../support/browser.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const URL_ = env('CONSOLE_URL');
 const TOKEN_URL = env('TOKEN_URL');
 const ADMIN = env('ADMIN_USER');
@@ -22,7 +17,6 @@ const MAX_APPS = Number(env('MAX_APPS'));
 const ISSUER = env('ISSUER');
 const CLOCK_NOW = Number(env('CLOCK_NOW'));
 const SHOTS = env('SCREENSHOTS');
-const PROFILE = env('PROFILE_DIR');
 
 // A 16x16 PNG logo (a blue square), made here.
 const LOGO = Buffer.from(
@@ -36,21 +30,7 @@ const cspProblems = [];
 const otherErrors = [];
 const headerProblems = [];
 
-const context = await chromium.launchPersistentContext(PROFILE, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-  acceptDownloads: true,
-  viewport: { width: 1280, height: 860 },
-});
+const context = await launch({ acceptDownloads: true, viewport: { width: 1280, height: 860 } });
 
 try {
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: URL_ });
@@ -352,7 +332,7 @@ try {
 
   // ---- Without JavaScript: the dialogs' own pages do the same work. ----
   step('without JavaScript');
-  const plain = await chromium.launch({
+  const plain = await chromium().launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
