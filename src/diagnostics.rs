@@ -34,12 +34,19 @@ impl fmt::Display for ConfigErrors {
         let n = self.errors.len();
         writeln!(f, "{}: {} problem{}", self.source, n, if n == 1 { "" } else { "s" })?;
         for e in &self.errors {
-            match e.location {
-                Some((line, col)) => writeln!(f, "  {}:{}:{}: `{}`: {}", self.source, line, col, e.key, e.reason)?,
-                None => writeln!(f, "  {}: `{}`: {}", self.source, e.key, e.reason)?,
-            }
+            writeln!(f, "  {}", e.located(&self.source))?;
         }
         Ok(())
+    }
+}
+
+impl ConfigError {
+    /// `file:line:col: `key`: reason`, the place left out when unknown.
+    pub fn located(&self, source: &str) -> String {
+        match self.location {
+            Some((line, col)) => format!("{source}:{line}:{col}: `{}`: {}", self.key, self.reason),
+            None => format!("{source}: `{}`: {}", self.key, self.reason),
+        }
     }
 }
 
@@ -131,6 +138,11 @@ impl<'t> Validator<'t> {
     pub(crate) fn error(&mut self, key: &str, reason: impl Into<String>) {
         let location = self.locate(key);
         self.errors.push(ConfigError { key: key.to_string(), reason: reason.into(), location });
+    }
+
+    /// A located problem that is only worth a warning: returned, not counted as an error.
+    pub(crate) fn warning(&self, key: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError { key: key.to_string(), reason: reason.into(), location: self.locate(key) }
     }
 
     /// Finds `a.b[2].c` in the parsed document and returns its line and column.

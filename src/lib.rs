@@ -118,6 +118,8 @@ pub mod demo;
 #[doc(hidden)]
 pub mod health;
 #[cfg(feature = "server")]
+pub mod listener;
+#[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod proxy;
 #[cfg(feature = "server")]
@@ -129,6 +131,8 @@ pub mod reload;
 #[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod store;
+#[cfg(feature = "server")]
+pub mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "server")]

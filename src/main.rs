@@ -91,6 +91,9 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve(ConfigArg { config: None })) {
         Command::CheckConfig(arg) => match load(&arg) {
             Ok(c) => {
+                for w in &c.warnings {
+                    eprintln!("warning: {}", w.located(&c.source));
+                }
                 println!("{}: ok", c.source);
                 ExitCode::SUCCESS
             }
@@ -114,6 +117,9 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             tracing::info!(config = %config.source, "starting tokengate");
+            for w in &config.warnings {
+                tracing::warn!("{}", w.located(&config.source));
+            }
             let process = match tokengate::server::build(config, Default::default()) {
                 Ok(p) => p,
                 Err(e) => {
@@ -121,7 +127,12 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            tracing::info!(proxy = %process.proxy_addr, "proxy listening");
+            if let Some(a) = process.proxy_addr {
+                tracing::info!(proxy = %a, "proxy listening (plain HTTP)");
+            }
+            if let Some(a) = process.tls_addr {
+                tracing::info!(proxy = %a, "proxy listening (TLS, h2 and http/1.1)");
+            }
             if let Some(m) = process.metrics_addr {
                 tracing::info!(metrics = %m, "metrics listening (/metrics, /healthz, /readyz)");
             }

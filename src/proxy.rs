@@ -68,6 +68,17 @@ impl Upstreams {
     }
 }
 
+/// What the TLS listener asks of every answer: plain-HTTP requests redirected to it, HSTS over it.
+#[derive(Debug, Clone)]
+pub struct TlsPolicy {
+    /// Answer a plain-HTTP request with a 308 to the same URL on `https`.
+    pub redirect_http: bool,
+    /// The TLS listener's port, for the redirect (443 is left out of the URL).
+    pub https_port: u16,
+    /// `Strict-Transport-Security: max-age=N` on answers over TLS.
+    pub hsts_max_age_secs: Option<u64>,
+}
+
 /// tokengate's [`ProxyHttp`]: the edge decides in `request_filter`, identity headers are set in
 /// `upstream_request_filter`, upstream failures become JSON 502/504 answers.
 pub struct Gateway {
@@ -77,6 +88,31 @@ pub struct Gateway {
     connect_timeout: Duration,
     read_timeout: Duration,
     max_body_bytes: u64,
+    http2: bool,
+    tls: Option<TlsPolicy>,
+}
+
+/// Whether the client's connection is TLS.
+fn over_tls(session: &Session) -> bool {
+    session.digest().is_some_and(|d| d.ssl_digest.is_some())
+}
+
+/// The `https` URL of a plain-HTTP request, when its host is a valid authority.
+fn https_location(req: &RequestHeader, port: u16) -> Option<String> {
+    let authority = req
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| req.headers.get(http::header::HOST)?.to_str().ok().map(str::to_string))?;
+    let authority: http::uri::Authority = authority.parse().ok()?;
+    let host = authority.host();
+    if host.is_empty() {
+        return None;
+    }
+    let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
+    let port = if port == 443 { String::new() } else { format!(":{port}") };
+    let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    Some(format!("https://{host}{port}{path}"))
 }
 
 impl Gateway {
@@ -94,7 +130,40 @@ impl Gateway {
             connect_timeout: cfg.connect_timeout,
             read_timeout: cfg.read_timeout,
             max_body_bytes,
+            http2: cfg.http2,
+            tls: None,
         }
+    }
+
+    /// Redirects plain HTTP and sends HSTS as `policy` says.
+    pub fn with_tls(mut self, policy: TlsPolicy) -> Self {
+        self.tls = Some(policy);
+        self
+    }
+
+    /// `Strict-Transport-Security`, for an answer to `session`, when configured and the connection is TLS.
+    fn hsts(&self, session: &Session) -> Option<String> {
+        let max_age = self.tls.as_ref()?.hsts_max_age_secs?;
+        over_tls(session).then(|| format!("max-age={max_age}"))
+    }
+
+    /// Answers a plain-HTTP request with a 308 to its `https` URL, when configured. `Ok(true)` when answered.
+    async fn redirect_to_https(&self, session: &mut Session) -> Result<bool> {
+        let Some(policy) = self.tls.as_ref().filter(|p| p.redirect_http) else { return Ok(false) };
+        if over_tls(session) {
+            return Ok(false);
+        }
+        let Some(location) = https_location(session.req_header(), policy.https_port) else {
+            let denial = crate::edge::Denial::BadRequest(crate::edge::deny::BadRequest::Host);
+            crate::edge::write_refusal(session, &denial).await?;
+            return Ok(true);
+        };
+        let mut resp = ResponseHeader::build(308, Some(3))?;
+        resp.insert_header(http::header::LOCATION, location)?;
+        resp.insert_header(http::header::CONTENT_LENGTH, 0)?;
+        resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+        session.write_response_header(Box::new(resp), true).await?;
+        Ok(true)
     }
 
     /// Serves the built-in authorization server's endpoints (see [`crate::authz::is_own_path`]) on this listener.
@@ -112,6 +181,15 @@ impl Gateway {
         peer.options.total_connection_timeout = Some(self.connect_timeout);
         peer.options.read_timeout = Some(self.read_timeout);
         peer.options.idle_timeout = Some(Duration::from_secs(60));
+        if self.http2 {
+            // h2 or h1 by ALPN over TLS; h2c with prior knowledge in the clear (there is nothing to negotiate with).
+            if u.tls {
+                peer.options.set_http_version(2, 1);
+            } else {
+                peer.options.set_http_version(2, 2);
+            }
+            peer.options.max_h2_streams = 128;
+        }
         Box::new(peer)
     }
 }
@@ -127,6 +205,9 @@ impl ProxyHttp for Gateway {
     /// The authorization server answers its own paths; for everything else the edge decides. A refused request has
     /// been answered (RFC 6750) and goes no further: `Ok(true)`.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if self.redirect_to_https(session).await? {
+            return Ok(true);
+        }
         if let Some(router) = &self.auth_server {
             if crate::authz::is_own_path(session.req_header().uri.path()) {
                 if let Err(e) = crate::edge::route::target(session.req_header()) {
@@ -134,7 +215,7 @@ impl ProxyHttp for Gateway {
                     crate::edge::write_refusal(session, &denial).await?;
                     return Ok(true);
                 }
-                crate::authz::bridge::serve(router, session).await?;
+                crate::authz::bridge::serve(router, session, self.hsts(session)).await?;
                 return Ok(true);
             }
         }
@@ -210,10 +291,13 @@ impl ProxyHttp for Gateway {
     /// Records the upstream's latency; drops any `Set-Cookie` for one of tokengate's own cookies.
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if let Some(hsts) = self.hsts(session) {
+            upstream_response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts)?;
+        }
         if let Some(edge) = &ctx.edge {
             edge.filter_response(upstream_response);
             if let Some(sent) = ctx.upstream_sent.take() {

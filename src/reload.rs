@@ -1,7 +1,8 @@
 //! Configuration reload on SIGHUP: the file is read and validated again; a bad file is refused (every problem
 //! logged) and the running configuration keeps serving; a good one replaces the edge (`[auth]` and `[[routes]]`)
-//! once its issuers' keys are loaded, without dropping a request. Other sections need a restart, and a reload that
-//! changes them says so.
+//! once its issuers' keys are loaded, without dropping a request. The TLS listener's certificate files are read again
+//! too (a bad one keeps the running certificates). Other sections need a restart, and a reload that changes them says
+//! so.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub struct Reloader {
     pub clock: Arc<dyn Clock>,
     /// The built-in authorization server, trusted by every edge.
     pub local: Option<Arc<crate::authz::AuthServer>>,
+    /// The TLS listener's certificates, read again on every SIGHUP.
+    pub certificates: Option<Arc<crate::tls::Certificates>>,
 }
 
 /// Whether two configurations differ outside `[auth]` and `[[routes]]` (compared field by field: a `Debug` string
@@ -96,6 +99,14 @@ impl pingora::services::background::BackgroundService for Reloader {
             tokio::select! {
                 _ = hup.recv() => {}
                 _ = shutdown.changed() => return,
+            }
+            if let Some(certs) = &self.certificates {
+                match certs.reload() {
+                    Ok(()) => tracing::info!("TLS certificates reloaded"),
+                    Err(e) => {
+                        tracing::error!("TLS certificate reload refused, the running certificates keep serving: {e}")
+                    }
+                }
             }
             match self.reload(&shutdown).await {
                 Ok((edge, stop)) => {

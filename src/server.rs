@@ -2,16 +2,14 @@
 //! health listener, the upstream health checks and the demo services, all on one Pingora [`Server`].
 //!
 //! Listeners are bound here, before Pingora starts, so that a configured port 0 resolves to a real port that is
-//! known (and logged) up front; the bound sockets are handed to Pingora through its inherited-socket table.
+//! known (and logged) up front; the proxy's are served by [`crate::listener`].
 
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{IntoRawFd, RawFd};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use pingora::server::configuration::ServerConf;
-use pingora::server::{ListenFds, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
-use pingora::services::{ServiceReadyNotifier, ServiceWithDependents};
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -35,8 +33,12 @@ impl Default for Options {
 /// A built, not yet running, tokengate process.
 pub struct Process {
     server: Server,
-    /// The proxy's bound address.
-    pub proxy_addr: SocketAddr,
+    /// The proxy's bound plain-HTTP address, unless only TLS listens.
+    pub proxy_addr: Option<SocketAddr>,
+    /// The proxy's bound TLS address, with `[server.tls]`.
+    pub tls_addr: Option<SocketAddr>,
+    /// The certificates the TLS listener serves (reloaded on SIGHUP).
+    pub certificates: Option<Arc<crate::tls::Certificates>>,
     /// The metrics listener's bound address.
     pub metrics_addr: Option<SocketAddr>,
     /// The demo upstream's and demo issuer's bound addresses, when enabled.
@@ -89,8 +91,20 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Binds the listeners and builds every service. Fails if a listener cannot be bound.
 pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
     let demo = if config.demo.enabled { Some(crate::demo::bind(&config.demo, &config)?) } else { None };
-    let proxy_listener = bind(config.server.listen)?;
-    let proxy_addr = proxy_listener.local_addr()?;
+    let proxy_listener = config.server.listen.map(bind).transpose()?;
+    let proxy_addr = proxy_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let (tls_listener, certificates) = match &config.server.tls {
+        Some(t) => {
+            let certs = crate::tls::Certificates::load(&t.certificates).map_err(|errors| {
+                let reasons: Vec<String> =
+                    errors.iter().map(|(i, e)| format!("server.tls.certificates[{i}]: {e}")).collect();
+                std::io::Error::other(reasons.join("; "))
+            })?;
+            (Some(bind(t.listen)?), Some(Arc::new(certs)))
+        }
+        None => (None, None),
+    };
+    let tls_addr = tls_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     let metrics_listener = config.metrics.listen.map(bind).transpose()?;
     let metrics_addr = metrics_listener.as_ref().map(|l| l.local_addr()).transpose()?;
 
@@ -162,10 +176,33 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
     if let Some(az) = &auth_server {
         gateway = gateway.with_auth_server(az.router());
     }
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "tokengate proxy");
-    let key = proxy_addr.to_string();
-    proxy.add_tcp(&key);
-    server.add_service(PreBound { inner: proxy, fds: vec![(key, proxy_listener.into_raw_fd())] });
+    if let Some(t) = &config.server.tls {
+        gateway = gateway.with_tls(crate::proxy::TlsPolicy {
+            redirect_http: t.redirect_http,
+            https_port: tls_addr.map_or(443, |a| a.port()),
+            hsts_max_age_secs: t.hsts_max_age_secs,
+        });
+    }
+    let mut app = pingora::proxy::http_proxy(&server.configuration, gateway);
+    let mut server_options = pingora::apps::HttpServerOptions::default();
+    server_options.h2c = config.server.h2c;
+    app.server_options = Some(server_options);
+    let mut endpoints = Vec::new();
+    if let (Some(listener), Some(addr)) = (proxy_listener, proxy_addr) {
+        endpoints.push(crate::listener::Endpoint { key: addr.to_string(), listener, tls: None });
+    }
+    if let (Some(listener), Some(addr), Some(certs), Some(t)) =
+        (tls_listener, tls_addr, &certificates, &config.server.tls)
+    {
+        let rustls =
+            certs.server_config(t.min_version).map_err(|e| std::io::Error::other(format!("server.tls: {e}")))?;
+        endpoints.push(crate::listener::Endpoint {
+            key: addr.to_string(),
+            listener,
+            tls: Some(crate::listener::acceptor(rustls)),
+        });
+    }
+    server.add_service(crate::listener::ProxyListeners::new("tokengate proxy", app, endpoints));
 
     if let Some(hc) = health {
         server.add_service(hc);
@@ -195,13 +232,25 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
             edge: current,
             clock: options.clock.clone(),
             local: auth_server.clone(),
+            certificates: certificates.clone(),
         },
     );
     reloader.threads = Some(1);
     server.add_service(reloader);
 
     let demo_addrs = demo.as_ref().map(|d| d.addrs());
-    Ok(Process { server, proxy_addr, metrics_addr, demo: demo_addrs, admin_addr, registry, edge, _runtime: runtime })
+    Ok(Process {
+        server,
+        proxy_addr,
+        tls_addr,
+        certificates,
+        metrics_addr,
+        demo: demo_addrs,
+        admin_addr,
+        registry,
+        edge,
+        _runtime: runtime,
+    })
 }
 
 impl Process {
@@ -238,40 +287,5 @@ impl ShutdownSignalWatch for Shutdown {
     async fn recv(&self) -> ShutdownSignal {
         self.0.notified().await;
         ShutdownSignal::FastShutdown
-    }
-}
-
-/// Hands pre-bound sockets to a Pingora service through the inherited-socket table.
-struct PreBound<S> {
-    inner: S,
-    fds: Vec<(String, RawFd)>,
-}
-
-#[async_trait]
-impl<S: ServiceWithDependents> ServiceWithDependents for PreBound<S> {
-    async fn start_service(
-        &mut self,
-        fds: Option<ListenFds>,
-        shutdown: ShutdownWatch,
-        listeners_per_fd: usize,
-        ready: ServiceReadyNotifier,
-    ) {
-        if let Some(table) = &fds {
-            let mut table = table.lock();
-            for (addr, fd) in &self.fds {
-                if table.get(addr).is_none() {
-                    table.add(addr.clone(), *fd);
-                }
-            }
-        }
-        self.inner.start_service(fds, shutdown, listeners_per_fd, ready).await
-    }
-
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn threads(&self) -> Option<usize> {
-        self.inner.threads()
     }
 }

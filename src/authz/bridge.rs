@@ -22,7 +22,7 @@ pub struct ClientIp(pub Option<IpAddr>);
 pub struct Tls(pub bool);
 
 /// Reads the request from `session`, runs it through `router`, writes the answer.
-pub async fn serve(router: &Router, session: &mut Session) -> pingora::Result<()> {
+pub async fn serve(router: &Router, session: &mut Session, hsts: Option<String>) -> pingora::Result<()> {
     let head = session.req_header();
     let mut builder = http::Request::builder().method(head.method.clone()).uri(head.uri.clone());
     for (name, value) in head.headers.iter() {
@@ -42,10 +42,13 @@ pub async fn serve(router: &Router, session: &mut Session) -> pingora::Result<()
         .extension(Tls(tls))
         .body(Body::from(body))
         .map_err(|e| pingora::Error::because(pingora::ErrorType::InternalError, "building the request", e))?;
-    let response = match router.clone().oneshot(request).await {
+    let mut response = match router.clone().oneshot(request).await {
         Ok(r) => r,
         Err(never) => match never {},
     };
+    if let Some(value) = hsts.and_then(|v| http::HeaderValue::try_from(v).ok()) {
+        response.headers_mut().insert(http::header::STRICT_TRANSPORT_SECURITY, value);
+    }
     write(session, response).await
 }
 

@@ -52,6 +52,23 @@ pub struct FileServer {
     pub upgrade_sock: Option<String>,
     pub max_body_bytes: Option<i64>,
     pub work_stealing: Option<bool>,
+    pub h2c: Option<bool>,
+    pub tls: Option<FileTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileTls {
+    pub listen: Option<String>,
+    pub certificates: Option<Vec<FileCertificate>>,
+    pub min_version: Option<String>,
+    pub redirect_http: Option<bool>,
+    pub hsts_max_age_secs: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileCertificate {
+    pub cert: Option<String>,
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -66,6 +83,7 @@ pub struct FileUpstream {
     pub connect_timeout_ms: Option<i64>,
     pub read_timeout_ms: Option<i64>,
     pub health_check_interval_secs: Option<i64>,
+    pub http2: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

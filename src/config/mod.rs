@@ -42,13 +42,21 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Where this configuration came from, for logs.
     pub source: String,
+    /// What is worth a warning but does not stop the process (an expired certificate, a name no certificate
+    /// covers).
+    pub warnings: Vec<ConfigError>,
 }
 
 /// `[server]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
-    /// The proxy's listening address; port 0 picks a free port.
-    pub listen: SocketAddr,
+    /// The proxy's plain-HTTP listening address; port 0 picks a free port. `None` when only `[server.tls]` listens.
+    pub listen: Option<SocketAddr>,
+    /// Cleartext HTTP/2 with prior knowledge on the plain listener (HTTP/1.1 still served), for deployments behind a
+    /// TLS-terminating load balancer.
+    pub h2c: bool,
+    /// `[server.tls]`: the TLS listener.
+    pub tls: Option<TlsConfig>,
     /// Worker threads of the proxy service.
     pub threads: usize,
     /// SIGTERM: how long to keep accepting before shutting down.
@@ -63,6 +71,21 @@ pub struct ServerConfig {
     pub max_body_bytes: u64,
     /// One work-stealing runtime for the worker threads (true), or one runtime per thread (false).
     pub work_stealing: bool,
+}
+
+/// `[server.tls]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    /// The TLS listening address.
+    pub listen: SocketAddr,
+    /// The certificates, chosen by SNI; the first is the default.
+    pub certificates: Vec<crate::tls::CertificateFiles>,
+    /// The lowest TLS version accepted.
+    pub min_version: crate::tls::MinVersion,
+    /// Answer plain-HTTP requests with a 308 to the same URL on `https`.
+    pub redirect_http: bool,
+    /// `Strict-Transport-Security: max-age=N` on answers over TLS; `None` sends none.
+    pub hsts_max_age_secs: Option<u64>,
 }
 
 /// `[metrics]`.
@@ -83,6 +106,8 @@ pub struct UpstreamConfig {
     pub read_timeout: Duration,
     /// Health-check period when there are several upstreams.
     pub health_check_interval: Duration,
+    /// Speak HTTP/2 to the upstream: h2 by ALPN to an `https` one, h2c with prior knowledge to an `http` one.
+    pub http2: bool,
 }
 
 /// One upstream origin.
@@ -182,9 +207,16 @@ impl Config {
 }
 
 fn config(v: &mut Validator, f: FileConfig, source: &str) -> Option<Config> {
+    let mut warnings = Vec::new();
     let s = f.server.unwrap_or_default();
+    let tls = s.tls.map(|t| tls(v, t, &mut warnings));
     let server = ServerConfig {
-        listen: v.addr("server.listen", s.listen.as_deref(), "127.0.0.1:8080"),
+        listen: match (&s.listen, &tls) {
+            (None, Some(_)) => None,
+            (listen, _) => Some(v.addr("server.listen", listen.as_deref(), "127.0.0.1:8080")),
+        },
+        h2c: s.h2c.unwrap_or(false),
+        tls: tls.flatten(),
         threads: v.positive("server.threads", s.threads, 2, 256) as usize,
         grace_period: Duration::from_secs(v.non_negative("server.grace_period_secs", s.grace_period_secs, 0, 3600)),
         graceful_shutdown_timeout: Duration::from_secs(v.non_negative(
@@ -231,6 +263,12 @@ fn config(v: &mut Validator, f: FileConfig, source: &str) -> Option<Config> {
     } else {
         require_an_issuer(v, &edge);
     }
+    if let (Some(az), Some(t)) = (&authorization_server, &server.tls) {
+        name_covered(v, &mut warnings, "authorization_server.issuer", &az.issuer, t);
+    }
+    if server.tls.as_ref().is_some_and(|t| t.redirect_http) && server.listen.is_none() {
+        v.error("server.tls.redirect_http", "needs a plain-HTTP listener to redirect from: set `server.listen`");
+    }
     Some(Config {
         server,
         metrics,
@@ -240,7 +278,90 @@ fn config(v: &mut Validator, f: FileConfig, source: &str) -> Option<Config> {
         authorization_server,
         admin,
         source: source.to_string(),
+        warnings,
     })
+}
+
+/// `[server.tls]`: every certificate is read now, so that a missing file, an unreadable key or a key that is not the
+/// certificate's is reported here, with its key; an expired certificate is a warning.
+fn tls(v: &mut Validator, t: FileTls, warnings: &mut Vec<ConfigError>) -> Option<TlsConfig> {
+    let listen = v.addr("server.tls.listen", t.listen.as_deref(), "127.0.0.1:8443");
+    let min_version = match t.min_version.as_deref() {
+        None | Some("1.2") => crate::tls::MinVersion::Tls12,
+        Some("1.3") => crate::tls::MinVersion::Tls13,
+        Some(other) => {
+            v.error(
+                "server.tls.min_version",
+                format!("`{other}`: must be \"1.2\" or \"1.3\" (TLS 1.0 and 1.1 are never accepted)"),
+            );
+            crate::tls::MinVersion::Tls12
+        }
+    };
+    let hsts_max_age_secs = t
+        .hsts_max_age_secs
+        .map(|_| v.non_negative("server.tls.hsts_max_age_secs", t.hsts_max_age_secs, 0, 10 * 365 * 24 * 3600));
+    let mut certificates = Vec::new();
+    match t.certificates {
+        None => v.error("server.tls.certificates", "missing: at least one `{ cert = \"...pem\", key = \"...key\" }`"),
+        Some(list) if list.is_empty() => v.error("server.tls.certificates", "must list at least one certificate"),
+        Some(list) => {
+            for (i, c) in list.into_iter().enumerate() {
+                match (c.cert, c.key) {
+                    (Some(cert), Some(key)) => {
+                        certificates.push(crate::tls::CertificateFiles { cert: cert.into(), key: key.into() })
+                    }
+                    (None, _) => {
+                        v.error(&format!("server.tls.certificates[{i}].cert"), "missing: the PEM chain's path")
+                    }
+                    (_, None) => v.error(&format!("server.tls.certificates[{i}].key"), "missing: the PEM key's path"),
+                }
+            }
+        }
+    }
+    if certificates.is_empty() {
+        return None;
+    }
+    match crate::tls::Certificates::load(&certificates) {
+        Ok(loaded) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            for (i, file, when) in loaded.report(now).expired {
+                warnings.push(v.warning(
+                    &format!("server.tls.certificates[{i}].cert"),
+                    format!("`{file}` expired on {when}: clients will refuse it"),
+                ));
+            }
+        }
+        Err(errors) => {
+            for (i, e) in errors {
+                v.error(&format!("server.tls.certificates[{i}].{}", e.field()), e.to_string());
+            }
+            return None;
+        }
+    }
+    Some(TlsConfig {
+        listen,
+        certificates,
+        min_version,
+        redirect_http: t.redirect_http.unwrap_or(false),
+        hsts_max_age_secs,
+    })
+}
+
+/// Warns when the host of a URL served on the TLS listener is covered by no certificate.
+fn name_covered(v: &mut Validator, warnings: &mut Vec<ConfigError>, key: &str, url: &str, t: &TlsConfig) {
+    let Some(host) = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)) else { return };
+    if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') || host == "localhost" {
+        return;
+    }
+    if let Ok(certs) = crate::tls::Certificates::load(&t.certificates) {
+        if !certs.covers(&host) {
+            warnings
+                .push(v.warning(key, format!("`{host}` is covered by no certificate of `server.tls.certificates`")));
+        }
+    }
 }
 
 fn authorization_server(v: &mut Validator, a: Option<FileAuthorizationServer>) -> Option<AuthorizationServerConfig> {
@@ -417,6 +538,7 @@ fn upstream(v: &mut Validator, u: Option<FileUpstream>) -> Option<UpstreamConfig
             5,
             3600,
         )),
+        http2: u.http2.unwrap_or(false),
     })
 }
 

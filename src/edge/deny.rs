@@ -125,6 +125,9 @@ pub enum BadRequest {
     /// The path is ambiguous or malformed.
     #[error("{0}")]
     Path(super::route::PathError),
+    /// No valid host to redirect to (`Host` or `:authority` missing or malformed).
+    #[error("the request has no valid host")]
+    Host,
 }
 
 /// Why a dependency could not answer (`503`).
@@ -266,6 +269,7 @@ impl Denial {
             Denial::InsufficientScope { .. } => "insufficient_scope",
             Denial::BadRequest(BadRequest::MultipleTokens) => "multiple_tokens",
             Denial::BadRequest(BadRequest::Path(_)) => "bad_path",
+            Denial::BadRequest(BadRequest::Host) => "bad_host",
             Denial::NoRoute => "no_route",
             Denial::Unavailable(Unavailable::Introspection) => "introspection_unavailable",
             Denial::Unavailable(Unavailable::Keys) => "keys_unavailable",

@@ -144,7 +144,7 @@ impl TestAuthz {
         })
         .await
         .expect("build thread");
-        let url = format!("http://{}", process.proxy_addr);
+        let url = format!("http://{}", process.proxy_addr.expect("a plain listener"));
         let admin_url = format!("http://{}", process.admin_addr.expect("admin listener"));
         let metrics_url = format!("http://{}", process.metrics_addr.expect("metrics listener"));
         let registry = process.registry.clone().expect("the authorization server's registry");

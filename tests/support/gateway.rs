@@ -127,7 +127,7 @@ impl TestGateway {
         let clock = ManualClock::at_system_time();
         let options = Options { clock: Arc::new(clock.clone()), registry: Some(prometheus::Registry::new()) };
         let process = tokengate::server::build(config, options).expect("gateway builds");
-        let url = format!("http://{}", process.proxy_addr);
+        let url = format!("http://{}", process.proxy_addr.expect("a plain listener"));
         let metrics_url = format!("http://{}", process.metrics_addr.expect("metrics listener"));
         let edge = process.edge.clone();
         let shutdown = Shutdown::new();
