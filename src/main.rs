@@ -131,7 +131,7 @@ fn main() -> ExitCode {
                 tracing::info!(proxy = %a, "proxy listening (plain HTTP)");
             }
             if let Some(a) = process.tls_addr {
-                tracing::info!(proxy = %a, "proxy listening (TLS, h2 and http/1.1)");
+                tracing::info!(tls = %a, "proxy listening (TLS, h2 and http/1.1)");
             }
             if let Some(m) = process.metrics_addr {
                 tracing::info!(metrics = %m, "metrics listening (/metrics, /healthz, /readyz)");

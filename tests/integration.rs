@@ -11,3 +11,4 @@ mod faults;
 mod flows;
 mod scale;
 mod store;
+mod tls;

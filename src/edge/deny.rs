@@ -448,10 +448,50 @@ pub struct Answer {
     pub close: bool,
 }
 
+impl Answer {
+    /// The gRPC status code of this answer (the gRPC HTTP mapping, read the other way).
+    pub fn grpc_status(&self) -> u8 {
+        match self.status {
+            400 => 3,        // INVALID_ARGUMENT
+            401 => 16,       // UNAUTHENTICATED
+            403 => 7,        // PERMISSION_DENIED
+            404 | 405 => 12, // UNIMPLEMENTED
+            413 | 429 => 8,  // RESOURCE_EXHAUSTED
+            504 => 4,        // DEADLINE_EXCEEDED
+            502 | 503 => 14, // UNAVAILABLE
+            _ => 13,         // INTERNAL
+        }
+    }
+
+    /// The human-readable reason: the body's `error_description`, else its `error`.
+    fn message(&self) -> String {
+        let body: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+        body.get("error_description").or_else(|| body.get("error")).and_then(|v| v.as_str()).unwrap_or("").to_string()
+    }
+}
+
+/// Whether the request is a gRPC call (`content-type: application/grpc`, `application/grpc+proto`, ...).
+pub fn is_grpc(req: &pingora::http::RequestHeader) -> bool {
+    req.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        let ct = ct.trim_start().to_ascii_lowercase();
+        ct == "application/grpc" || ct.starts_with("application/grpc+") || ct.starts_with("application/grpc;")
+    })
+}
+
+/// The bytes `grpc-message` percent-encodes: everything outside printable ASCII, and `%` itself.
+const GRPC_MESSAGE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+
 /// Writes an answer: status, `Content-Type: application/json`, `Cache-Control: no-store`, `WWW-Authenticate` and
 /// `Retry-After` where they apply, the body. Pingora's `respond_error` would always close the connection; here it
 /// stays open unless the answer says otherwise.
+///
+/// A gRPC call ([`is_grpc`]) gets the answer gRPC clients read instead: HTTP 200 with no body, `grpc-status`
+/// (16 UNAUTHENTICATED for a 401, 7 PERMISSION_DENIED for a 403, ...) and `grpc-message` in the trailers (on
+/// HTTP/1.1, in the one header block); `WWW-Authenticate` is still sent, in the headers.
 pub async fn write(session: &mut Session, answer: &Answer) -> pingora::Result<()> {
+    if is_grpc(session.req_header()) {
+        return write_grpc(session, answer).await;
+    }
     let mut resp = ResponseHeader::build(answer.status, Some(6))?;
     resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     resp.insert_header(http::header::CONTENT_LENGTH, answer.body.len())?;
@@ -470,9 +510,55 @@ pub async fn write(session: &mut Session, answer: &Answer) -> pingora::Result<()
     Ok(())
 }
 
+async fn write_grpc(session: &mut Session, answer: &Answer) -> pingora::Result<()> {
+    let mut resp = ResponseHeader::build(200, Some(6))?;
+    resp.insert_header(http::header::CONTENT_TYPE, "application/grpc")?;
+    if let Some(challenge) = &answer.www_authenticate {
+        resp.insert_header(http::header::WWW_AUTHENTICATE, challenge.as_str())?;
+    }
+    if let Some(secs) = answer.retry_after_secs {
+        resp.insert_header(http::header::RETRY_AFTER, secs.to_string())?;
+    }
+    let status = http::HeaderValue::from(u16::from(answer.grpc_status()));
+    let message = percent_encoding::utf8_percent_encode(&answer.message(), GRPC_MESSAGE).to_string();
+    let message = http::HeaderValue::try_from(message).ok().filter(|m| !m.is_empty());
+    if answer.close {
+        session.set_keepalive(None);
+    }
+    if session.is_http2() {
+        // HTTP/2: the status goes in trailers, which end the stream (Pingora sends no END_STREAM on a header block).
+        session.write_response_header(Box::new(resp), false).await?;
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", status);
+        if let Some(m) = message {
+            trailers.insert("grpc-message", m);
+        }
+        session.write_response_trailers(trailers).await?;
+    } else {
+        // HTTP/1.1 has no trailers here: the one header block carries the status ("trailers-only").
+        resp.insert_header("grpc-status", status)?;
+        if let Some(m) = message {
+            resp.insert_header("grpc-message", m)?;
+        }
+        resp.insert_header(http::header::CONTENT_LENGTH, 0)?;
+        session.write_response_header(Box::new(resp), true).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_map_to_the_grpc_codes_clients_expect() {
+        let code = |d: Denial| d.answer().grpc_status();
+        assert_eq!(code(Denial::MissingToken), 16);
+        assert_eq!(code(Denial::InsufficientScope { scope: "api:read".into() }), 7);
+        assert_eq!(code(Denial::RateLimited { retry_after_secs: 1 }), 8);
+        assert_eq!(code(Denial::BadRequest(BadRequest::MultipleTokens)), 3);
+        assert_eq!(code(Denial::Unavailable(Unavailable::Keys)), 14);
+    }
 
     #[test]
     fn missing_token_has_no_error_code_in_the_header() {

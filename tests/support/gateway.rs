@@ -107,6 +107,8 @@ impl GatewayConfig {
 /// A running gateway. Stops when dropped.
 pub struct TestGateway {
     pub url: String,
+    /// The TLS listener's address, with `[server.tls]`.
+    pub tls_addr: Option<std::net::SocketAddr>,
     pub metrics_url: String,
     pub clock: ManualClock,
     pub edge: Edge,
@@ -127,13 +129,14 @@ impl TestGateway {
         let clock = ManualClock::at_system_time();
         let options = Options { clock: Arc::new(clock.clone()), registry: Some(prometheus::Registry::new()) };
         let process = tokengate::server::build(config, options).expect("gateway builds");
-        let url = format!("http://{}", process.proxy_addr.expect("a plain listener"));
+        let url = process.proxy_addr.map(|a| format!("http://{a}")).unwrap_or_default();
+        let tls_addr = process.tls_addr;
         let metrics_url = format!("http://{}", process.metrics_addr.expect("metrics listener"));
         let edge = process.edge.clone();
         let shutdown = Shutdown::new();
         let stop = shutdown.clone();
         std::thread::spawn(move || process.run_until(stop));
-        TestGateway { url, metrics_url, clock, edge, shutdown }
+        TestGateway { url, tls_addr, metrics_url, clock, edge, shutdown }
     }
 
     /// Polls `/readyz` until it answers 200 (10 s at most).

@@ -19,3 +19,4 @@ pub mod browser;
 pub mod postgres;
 pub mod process;
 pub use process::{serve, serve_with, Served};
+pub mod tls;

@@ -35,18 +35,29 @@ pub fn serve_with(command: &mut Command) -> Served {
         }
     });
     let mut addrs = std::collections::HashMap::new();
+    let mut log = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     // `admin` is logged last.
     while !(addrs.contains_key("proxy") && addrs.contains_key("admin")) && Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else { continue };
-        for key in ["proxy", "metrics", "admin"] {
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
+            if child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            continue;
+        };
+        log.push(line.clone());
+        for key in ["proxy", "tls", "metrics", "admin"] {
             if let Some(rest) = line.split(&format!("{key}=")).nth(1) {
                 let addr: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
                 addrs.insert(key.to_string(), addr);
             }
         }
     }
-    assert!(addrs.contains_key("proxy") && addrs.contains_key("admin"), "tokengate did not report its listeners");
+    assert!(
+        addrs.contains_key("proxy") && addrs.contains_key("admin"),
+        "tokengate did not report its listeners:\n{}",
+        log.join("\n")
+    );
     Served { child, addrs }
 }
 
