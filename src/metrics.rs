@@ -34,6 +34,8 @@ pub const SERIES: &[(&str, &str)] = &[
     ("tokengate_key_refresh_tasks", "Issuer key-refresh loops running: one per configured issuer of the edge serving (a configuration reload stops the replaced edge's)."),
     ("tokengate_upstream_duration_seconds", "Time from sending a request upstream to its response header."),
     ("tokengate_upstream_errors_total", "Requests that failed upstream, by status sent to the client (502, 504)."),
+    ("tokengate_streams_watched", "Long-lived streams (WebSocket, server-sent events, streaming responses) open now whose token is checked again until they end."),
+    ("tokengate_streams_closed_total", "Streams closed by tokengate because their token expired, was revoked or turned inactive."),
 ];
 
 /// The built-in authorization server's series (exported when it is enabled).
@@ -97,6 +99,10 @@ pub struct EdgeMetrics {
     /// Upstream latency.
     pub upstream_duration: Histogram,
     upstream_errors: IntCounterVec,
+    /// Streams watched now.
+    pub streams_watched: prometheus::IntGauge,
+    /// Streams closed at their token's end.
+    pub streams_closed: IntCounter,
     no_route: RouteHandles,
     /// The caches of the edge currently serving (it changes on a configuration reload).
     caches: std::sync::RwLock<Option<[std::sync::Weak<crate::edge::cache::TokenCache>; 2]>>,
@@ -151,6 +157,10 @@ impl EdgeMetrics {
             .expect("valid metric"),
             upstream_duration: histogram("tokengate_upstream_duration_seconds", REMOTE_BUCKETS),
             upstream_errors: counter_vec("tokengate_upstream_errors_total", &["status"]),
+            streams_watched: prometheus::IntGauge::new("tokengate_streams_watched", help("tokengate_streams_watched"))
+                .expect("valid metric"),
+            streams_closed: IntCounter::new("tokengate_streams_closed_total", help("tokengate_streams_closed_total"))
+                .expect("valid metric"),
             no_route,
             caches: std::sync::RwLock::new(None),
         }
@@ -249,6 +259,8 @@ impl EdgeMetrics {
             Box::new(self.key_refresh_tasks.clone()),
             Box::new(self.upstream_duration.clone()),
             Box::new(self.upstream_errors.clone()),
+            Box::new(self.streams_watched.clone()),
+            Box::new(self.streams_closed.clone()),
         ];
         for c in all {
             registry.register(c)?;

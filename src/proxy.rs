@@ -25,6 +25,15 @@ pub struct RequestCtx {
     upstream_sent: Option<Instant>,
     /// Request body bytes seen so far.
     body_bytes: u64,
+    /// The upstream connection's socket, while connected.
+    upstream_fd: Option<std::os::fd::RawFd>,
+    /// Set when the response is a long-lived stream: its token is checked again until the request ends.
+    stream: Option<crate::edge::stream::StreamWatch>,
+}
+
+/// The error that ends a stream whose token went bad.
+fn stream_cut() -> Box<Error> {
+    Error::explain(ErrorType::Custom("stream closed"), "the token that opened this stream is no longer valid")
 }
 
 /// Where requests go: one origin, or several balanced round-robin with TCP health checks.
@@ -248,6 +257,9 @@ impl ProxyHttp for Gateway {
         _end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if ctx.stream.as_ref().is_some_and(|s| s.is_cut()) {
+            return Err(stream_cut());
+        }
         if let Some(b) = body {
             ctx.body_bytes += b.len() as u64;
             if ctx.body_bytes > self.max_body_bytes {
@@ -298,6 +310,23 @@ impl ProxyHttp for Gateway {
         if let Some(hsts) = self.hsts(session) {
             upstream_response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts)?;
         }
+        if let (Some(edge), Some(allowed)) = (&ctx.edge, &ctx.allowed) {
+            if edge.watches_streams(allowed) && crate::edge::stream::is_stream(upstream_response) {
+                // Duplicates of the sockets that carry only this stream, to shut them down if the token goes bad: the
+                // upstream connection unless it is HTTP/2 (other requests share it; the body filters cut the stream
+                // then), and the client's HTTP/1.1 connection once upgraded. Pingora's stream id is its socket.
+                let mut sockets = Vec::new();
+                let upgraded = upstream_response.status.as_u16() == 101;
+                let client = session.stream().filter(|_| upgraded).map(|s| s.id());
+                for fd in [ctx.upstream_fd.filter(|_| !self.http2), client].into_iter().flatten() {
+                    // SAFETY: Pingora holds both connections open for the whole request, and this is that request.
+                    if let Ok(owned) = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }.try_clone_to_owned() {
+                        sockets.push(owned);
+                    }
+                }
+                ctx.stream = Some(edge.watch_stream(session.req_header().clone(), allowed, sockets));
+            }
+        }
         if let Some(edge) = &ctx.edge {
             edge.filter_response(upstream_response);
             if let Some(sent) = ctx.upstream_sent.take() {
@@ -305,6 +334,34 @@ impl ProxyHttp for Gateway {
             }
         }
         Ok(())
+    }
+
+    /// Remembers the upstream socket, for [`crate::edge::stream`].
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        fd: std::os::fd::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.upstream_fd = Some(fd);
+        Ok(())
+    }
+
+    /// Refuses every further chunk of a stream whose token went bad.
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        if ctx.stream.as_ref().is_some_and(|s| s.is_cut()) {
+            return Err(stream_cut());
+        }
+        Ok(None)
     }
 
     /// How a request is named in Pingora's own error lines: method, path and host, never the query string (it may
@@ -320,10 +377,17 @@ impl ProxyHttp for Gateway {
     }
 
     /// Upstream failures: 504 for timeouts, 502 otherwise, each with a JSON body ([`ProxyFailure`]).
+    ///
+    /// Once the response header has gone to the client (a body cut short, a stream closed at its token's end), there
+    /// is nothing left to answer with: the connection is closed, and no JSON is appended to a body already under way.
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestCtx) -> FailToProxy {
         let Some(failure) = ProxyFailure::from_error(e) else {
             return FailToProxy { error_code: 0, can_reuse_downstream: false };
         };
+        if session.response_written().is_some() {
+            tracing::debug!(error = %e, "response cut short after its header was sent");
+            return FailToProxy { error_code: 0, can_reuse_downstream: false };
+        }
         let answer = failure.answer();
         if answer.status >= 500 && *e.esource() == ErrorSource::Upstream {
             self.edge.load().metrics().upstream_error(answer.status);

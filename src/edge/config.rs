@@ -120,6 +120,9 @@ pub struct RouteConfig {
     pub auth: RouteAuth,
     /// Requests allowed per caller (the token's client id; the client address on public routes).
     pub rate_limit: Option<RateLimit>,
+    /// Close a long-lived stream (WebSocket, server-sent events, a streaming response) when the token that opened it
+    /// expires, is revoked, or is found inactive when its introspection answer is refreshed.
+    pub close_streams_on_expiry: bool,
 }
 
 /// A rate: `requests` per `per`, bursts of up to `requests` allowed.
@@ -422,7 +425,14 @@ fn route(v: &mut Validator, i: usize, f: FileRoute) -> Option<RouteConfig> {
             None
         }
     });
-    Some(RouteConfig { name: f.name.unwrap_or_else(|| path.clone()), path, methods, auth, rate_limit })
+    Some(RouteConfig {
+        name: f.name.unwrap_or_else(|| path.clone()),
+        path,
+        methods,
+        auth,
+        rate_limit,
+        close_streams_on_expiry: f.close_streams_on_expiry.unwrap_or(true),
+    })
 }
 
 // The file format of `[auth]` and `[[routes]]`: serde types that mirror the TOML, every field optional.
@@ -475,6 +485,7 @@ pub struct FileRoute {
     pub scopes: Option<Vec<String>>,
     pub any_scopes: Option<Vec<String>>,
     pub rate_limit: Option<String>,
+    pub close_streams_on_expiry: Option<bool>,
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub mod limit;
 pub mod route;
 #[doc(hidden)]
 pub mod scope;
+pub mod stream;
 #[doc(hidden)]
 pub mod token;
 

@@ -310,6 +310,7 @@ mod tests {
             methods: vec![],
             auth: RouteAuth::None,
             rate_limit: None,
+            close_streams_on_expiry: true,
         };
         let t = RouteTable::new(&[cfg("/api/"), cfg("/public")], DefaultPolicy::Deny);
         assert_eq!(t.find("/api", &Method::GET).unwrap().name, "/api/");

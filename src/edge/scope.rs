@@ -32,7 +32,14 @@ mod tests {
             any: any.iter().map(|s| s.to_string()).collect(),
         };
         RouteTable::new(
-            &[RouteConfig { name: "r".into(), path: "/".into(), methods: vec![], auth, rate_limit: None }],
+            &[RouteConfig {
+                name: "r".into(),
+                path: "/".into(),
+                methods: vec![],
+                auth,
+                rate_limit: None,
+                close_streams_on_expiry: true,
+            }],
             DefaultPolicy::Deny,
         )
     }

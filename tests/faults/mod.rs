@@ -406,3 +406,33 @@ fn a_port_in_use_is_named_in_the_error_whichever_listener_it_is() {
         assert!(stderr.contains(&addr.to_string()) && stderr.contains("in use"), "{stderr}");
     }
 }
+
+/// Regression: an upstream that died in the middle of a body had tokengate's JSON 502 written after the bytes
+/// already sent, so the client read a corrupt body (the tail of one answer, then another's JSON) instead of a
+/// connection closed short of its `Content-Length`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_body_cut_short_upstream_gets_no_json_appended() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten b").await;
+            // Closed 90 bytes short.
+        }
+    });
+    let issuer = TestIssuer::start().await;
+    let unused = TestUpstream::start().await;
+    let mut cfg = GatewayConfig::new(&issuer, &unused);
+    cfg.upstream = upstream;
+    let gw = TestGateway::start(&cfg).await;
+    let mut s = tokio::net::TcpStream::connect(gw.url.trim_start_matches("http://")).await.unwrap();
+    s.write_all(b"GET /public/x HTTP/1.1\r\nHost: api.test\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    assert_eq!(body, "only ten b", "{answer}");
+}

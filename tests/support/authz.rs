@@ -117,7 +117,16 @@ impl TestAuthz {
     pub async fn start_with_tables(extra: &str, tables: &str) -> TestAuthz {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("tokengate.db");
-        let az = Self::start_on(dir, db, extra, tables).await;
+        let az = Self::start_on(dir, db, extra, tables, None).await;
+        az.registry.add_user("alice", ALICE_PASSWORD, false).await.expect("add alice");
+        az
+    }
+
+    /// [`TestAuthz::start`] with `upstream` (a URL) as the protected API instead of its own [`TestUpstream`].
+    pub async fn start_in_front_of(upstream: &str) -> TestAuthz {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("tokengate.db");
+        let az = Self::start_on(dir, db, "", "", Some(upstream)).await;
         az.registry.add_user("alice", ALICE_PASSWORD, false).await.expect("add alice");
         az
     }
@@ -125,15 +134,22 @@ impl TestAuthz {
     /// A second instance on `first`'s database (as behind a load balancer), with its own clock set to `first`'s time
     /// and its own upstream. alice exists already.
     pub async fn start_beside(first: &TestAuthz) -> TestAuthz {
-        let az = Self::start_on(tempfile::tempdir().expect("tempdir"), first.db.clone(), "", "").await;
+        let az = Self::start_on(tempfile::tempdir().expect("tempdir"), first.db.clone(), "", "", None).await;
         az.clock.set(first.clock.now());
         az
     }
 
-    async fn start_on(dir: tempfile::TempDir, db: std::path::PathBuf, extra: &str, tables: &str) -> TestAuthz {
+    async fn start_on(
+        dir: tempfile::TempDir,
+        db: std::path::PathBuf,
+        extra: &str,
+        tables: &str,
+        api: Option<&str>,
+    ) -> TestAuthz {
         ensure_crypto_provider();
         let upstream = TestUpstream::start().await;
-        let toml = config_toml(&upstream.url(), &db.display().to_string(), extra) + "\n" + tables;
+        let api = api.map_or_else(|| upstream.url(), str::to_string);
+        let toml = config_toml(&api, &db.display().to_string(), extra) + "\n" + tables;
         let clock = ManualClock::at_system_time();
         let process_clock = clock.clone();
         // `build` runs the database setup on a runtime of its own: not from inside this test's runtime.

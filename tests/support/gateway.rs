@@ -85,11 +85,12 @@ impl GatewayConfig {
         let mut s = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 2\npid_file = \"/tmp/tokengate-test-{id}.pid\"\nupgrade_sock = \"/tmp/tokengate-test-{id}.sock\"\n{}\n\n\
              [metrics]\nlisten = \"127.0.0.1:0\"\n\n\
-             [upstream]\n{}connect_timeout_ms = 1000\nread_timeout_ms = 2000\n{}\n\n\
+             [upstream]\n{}connect_timeout_ms = 1000\n{}{}\n\n\
              [auth]\n{}\n\n\
              [[auth.issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n{}{}\n",
             self.server_extra,
             if self.upstream.is_empty() { String::new() } else { format!("url = \"{}\"\n", self.upstream) },
+            if self.upstream_extra.contains("read_timeout_ms") { "" } else { "read_timeout_ms = 2000\n" },
             self.upstream_extra,
             self.auth,
             self.issuer,
