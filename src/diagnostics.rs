@@ -141,6 +141,7 @@ impl<'t> Validator<'t> {
     }
 
     /// A located problem that is only worth a warning: returned, not counted as an error.
+    #[cfg(feature = "server")]
     pub(crate) fn warning(&self, key: &str, reason: impl Into<String>) -> ConfigError {
         ConfigError { key: key.to_string(), reason: reason.into(), location: self.locate(key) }
     }
