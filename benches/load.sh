@@ -11,10 +11,12 @@
 #   ROUNDS=3         interleaved rounds        TOKENS=10000     distinct JWTs for target 7
 #   SKIP_BUILD=1     use target/release/tokengate as it is (else `cargo build --release`, a no-op when up to date)
 #   KEEP_TMP=1       keep the temp dir (configs, logs, wrk outputs); it is always kept when the script fails
-#   PORT_BASE=18100  the fixed ports used: PORT_BASE .. PORT_BASE+10, all on 127.0.0.1
+#   PORT_BASE=18100  the fixed ports used: PORT_BASE .. PORT_BASE+11, all on 127.0.0.1
+#   OUT=load         the report's name: benches/results/$OUT.md, $OUT.svg, $OUT-raw.tsv
+#   TARGETS="..."    measure only these targets (names as in the list below, e.g. TARGETS="nginx-tls tg-tls-jwt")
 #
 # What it does:
-#   - installs what is missing from Debian (nginx apache2 libapache2-mod-auth-openidc wrk openssl curl python3; cmake
+#   - installs what is missing from Debian (nginx apache2 libapache2-mod-auth-openidc wrk nghttp2-client openssl curl python3; cmake
 #     to build), `apt-get update` first only when something is missing, without starting the packages' services;
 #   - builds tokengate in release mode if needed;
 #   - starts, each with its own config, pid file and error log in a temp dir (never the system's configs or services):
@@ -28,6 +30,10 @@
 #       1 upstream direct   2 nginx proxy (baseline)   3a Apache JWT   3b Apache opaque (introspection, shm cache)
 #       4 tokengate auth=none   5 tokengate JWT   6 tokengate opaque (cache hits)   7 tokengate 10,000 JWTs in rotation
 #       8 tokengate token endpoint, client_credentials issuance
+#       9 nginx TLS proxy   10 tokengate TLS auth=none   11 tokengate TLS JWT (keep-alive)
+#       12 nginx TLS, new handshake per request   13 tokengate TLS JWT, new handshake per request
+#       14 nginx HTTP/2 over TLS (h2load)   15 tokengate HTTP/2 over TLS, JWT (h2load)
+#     and reads each server's CPU time (utime + stime of its processes, /proc) around every run: CPU per request;
 #   - writes benches/results/load.md (table, ratios, machine, tokengate RSS after target 7), load.svg (bar chart)
 #     and load-raw.tsv (every run); stops everything it started on exit.
 set -euo pipefail
@@ -43,6 +49,8 @@ THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
 TOKENS=${TOKENS:-10000}
 SKIP_BUILD=${SKIP_BUILD:-0}
+OUT=${OUT:-load}
+[[ $OUT =~ ^[A-Za-z0-9_-]+$ ]] || { echo "OUT must be a plain file name" >&2; exit 1; }
 KEEP_TMP=${KEEP_TMP:-0}
 PORT_BASE=${PORT_BASE:-18100}
 
@@ -56,7 +64,9 @@ P_TG_ADMIN=$((PORT_BASE + 6))
 P_DEMO_API=$((PORT_BASE + 7))
 P_DEMO_ISSUER=$((PORT_BASE + 8))
 P_TLS=$((PORT_BASE + 9))
-ALL_PORTS="$P_UPSTREAM $P_NGINX_PROXY $P_APACHE_JWT $P_APACHE_OPAQUE $P_TG $P_TG_METRICS $P_TG_ADMIN $P_DEMO_API $P_DEMO_ISSUER $P_TLS"
+P_NGINX_TLS=$((PORT_BASE + 10))
+P_TG_TLS=$((PORT_BASE + 11))
+ALL_PORTS="$P_UPSTREAM $P_NGINX_PROXY $P_APACHE_JWT $P_APACHE_OPAQUE $P_TG $P_TG_METRICS $P_TG_ADMIN $P_DEMO_API $P_DEMO_ISSUER $P_TLS $P_NGINX_TLS $P_TG_TLS"
 
 START=$SECONDS
 log() { printf '[load %4ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
@@ -80,6 +90,7 @@ install_missing() {
     [ -x /usr/sbin/apache2 ] || need+=(apache2)
     [ -f /usr/lib/apache2/modules/mod_auth_openidc.so ] || need+=(libapache2-mod-auth-openidc)
     command -v wrk >/dev/null || need+=(wrk)
+    command -v h2load >/dev/null || need+=(nghttp2-client)
     command -v openssl >/dev/null || need+=(openssl)
     command -v curl >/dev/null || need+=(curl)
     command -v python3 >/dev/null || need+=(python3)
@@ -126,7 +137,7 @@ cleanup() {
         kill -INT "$TG_PID" 2>/dev/null
     fi
     local pidfile pid
-    for pidfile in "$T/apache/httpd.pid" "$T/nginx-tls/nginx.pid" "$T/nginx-proxy/nginx.pid" "$T/nginx-upstream/nginx.pid"; do
+    for pidfile in "$T/apache/httpd.pid" "$T/nginx-tls/nginx.pid" "$T/nginx-tlsproxy/nginx.pid" "$T/nginx-proxy/nginx.pid" "$T/nginx-upstream/nginx.pid"; do
         [ -s "$pidfile" ] || continue
         pid=$(cat "$pidfile")
         [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
@@ -136,7 +147,7 @@ cleanup() {
     for i in $(seq 1 100); do
         local alive=0
         if [ -n "$TG_PID" ] && kill -0 "$TG_PID" 2>/dev/null; then alive=1; fi
-        for pidfile in "$T/apache/httpd.pid" "$T/nginx-tls/nginx.pid" "$T/nginx-proxy/nginx.pid" "$T/nginx-upstream/nginx.pid"; do
+        for pidfile in "$T/apache/httpd.pid" "$T/nginx-tls/nginx.pid" "$T/nginx-tlsproxy/nginx.pid" "$T/nginx-proxy/nginx.pid" "$T/nginx-upstream/nginx.pid"; do
             [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && alive=1
         done
         [ $alive = 0 ] && break
@@ -181,11 +192,12 @@ render() { # template output
         -e "s#@P_APACHE_JWT@#$P_APACHE_JWT#g" -e "s#@P_APACHE_OPAQUE@#$P_APACHE_OPAQUE#g" \
         -e "s#@P_TG@#$P_TG#g" -e "s#@P_TG_METRICS@#$P_TG_METRICS#g" -e "s#@P_TG_ADMIN@#$P_TG_ADMIN#g" \
         -e "s#@P_DEMO_API@#$P_DEMO_API#g" -e "s#@P_DEMO_ISSUER@#$P_DEMO_ISSUER#g" -e "s#@P_TLS@#$P_TLS#g" \
+        -e "s#@P_NGINX_TLS@#$P_NGINX_TLS#g" -e "s#@P_TG_TLS@#$P_TG_TLS#g" \
         "$1" >"$2"
     if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2: $(grep -o '@[A-Z_]*@' "$2" | head -1)"; fi
 }
 
-mkdir -p "$T"/{ca,tokengate,apache/run,nginx-upstream,nginx-proxy,nginx-tls,wrk}
+mkdir -p "$T"/{ca,tokengate,apache/run,nginx-upstream,nginx-proxy,nginx-tls,nginx-tlsproxy,wrk}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Throw-away CA and a certificate for 127.0.0.1 (the TLS front)
@@ -215,6 +227,8 @@ start_nginx() { # name port
 log "starting the nginx upstream (:$P_UPSTREAM) and the nginx proxy (:$P_NGINX_PROXY)"
 start_nginx upstream "$P_UPSTREAM"
 start_nginx proxy "$P_NGINX_PROXY"
+log "starting the nginx TLS proxy (:$P_NGINX_TLS, HTTP/1.1 and h2)"
+start_nginx tlsproxy "$P_NGINX_TLS"
 
 # ---------------------------------------------------------------------------------------------------------------
 # tokengate: config, a machine app on the built-in authorization server, serve
@@ -236,6 +250,7 @@ RUST_LOG=${RUST_LOG:-warn} "$TG" serve --config "$TGC" >"$T/tokengate/tokengate.
 TG_PID=$!
 wait_port "$P_TG" tokengate "$TG_PID"
 wait_port "$P_TG_METRICS" "tokengate metrics" "$TG_PID"
+wait_port "$P_TG_TLS" "tokengate TLS" "$TG_PID"
 for i in $(seq 1 300); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_TG_METRICS/readyz")" = 200 ] && break
     kill -0 "$TG_PID" 2>/dev/null || die "tokengate exited"
@@ -330,40 +345,97 @@ expect 200 "7 tokengate, last JWT of the file" -H "Authorization: Bearer $(tail 
 expect 401 "7 tokengate, no token" "http://127.0.0.1:$P_TG$U_API"
 expect 200 "8 token endpoint, client credentials" -H "Authorization: Basic $BASIC" -d grant_type=client_credentials -d scope=api:read "http://127.0.0.1:$P_TG/oauth2/token"
 expect 401 "8 token endpoint, no credentials" -d grant_type=client_credentials -d scope=api:read "http://127.0.0.1:$P_TG/oauth2/token"
+CA=(--cacert "$T/ca/ca.pem")
+expect 200 "9 nginx TLS proxy" "${CA[@]}" -H "$AUTH_JWT" "https://127.0.0.1:$P_NGINX_TLS$U_API"
+expect 200 "10 tokengate TLS auth=none" "${CA[@]}" "https://127.0.0.1:$P_TG_TLS/none/items"
+expect 200 "11 tokengate TLS JWT, valid token" "${CA[@]}" -H "$AUTH_JWT" "https://127.0.0.1:$P_TG_TLS$U_API"
+expect 401 "11 tokengate TLS JWT, no token" "${CA[@]}" "https://127.0.0.1:$P_TG_TLS$U_API"
+expect 403 "11 tokengate TLS JWT, token without api:read" "${CA[@]}" -H "Authorization: Bearer $JWT_WRITE" "https://127.0.0.1:$P_TG_TLS$U_API"
+for p in "$P_NGINX_TLS" "$P_TG_TLS"; do
+    v=$(curl -s -o /dev/null -w '%{http_version}' --http2 "${CA[@]}" -H "$AUTH_JWT" "https://127.0.0.1:$p$U_API")
+    [ "$v" = 2 ] || die "check failed: HTTP/2 by ALPN on :$p answered HTTP/$v"
+    log "  ok h2   14/15 HTTP/2 by ALPN on :$p"
+done
 RSS_CHECKED=$(rss_kb)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Measurements
 # ---------------------------------------------------------------------------------------------------------------
 RAW=$T/load-raw.tsv
-printf 'round\ttarget\treq_s\tp50_ms\tp99_ms\trequests\tnon2xx\tsocket_errors\n' >"$RAW"
+printf 'round\ttarget\treq_s\tp50_ms\tp99_ms\trequests\tnon2xx\tsocket_errors\tcpu_us_per_req\n' >"$RAW"
 META=$T/meta.tsv
 : >"$META"
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
 
-run() { # round target url [wrk options...] [-- script args...]
-    local round=$1 target=$2 url=$3 out line opts=() args=()
+# The processes of each server, for its CPU time: a master and its workers, or tokengate's one process.
+server_pids() { # pidfile
+    local master
+    master=$(cat "$1")
+    echo "$master" $(pgrep -P "$master")
+}
+cpu_ticks() { # pids...: utime + stime of each (all its threads), in clock ticks
+    local total=0 pid f
+    for pid in "$@"; do
+        [ -r "/proc/$pid/stat" ] || continue
+        # Fields 14 and 15, counted after the command name (which may hold spaces) closes with ')'.
+        f=$(sed 's/^.*) //' "/proc/$pid/stat")
+        set -- $f
+        total=$((total + ${12} + ${13}))
+    done
+    echo "$total"
+}
+pids_of() { # target: the server whose CPU a run of it costs (the upstream's own CPU is not counted for a proxy)
+    case $1 in
+    upstream) server_pids "$T/nginx-upstream/nginx.pid" ;;
+    nginx-proxy) server_pids "$T/nginx-proxy/nginx.pid" ;;
+    apache-*) server_pids "$T/apache/httpd.pid" ;;
+    nginx-tls* | h2-nginx) server_pids "$T/nginx-tlsproxy/nginx.pid" ;;
+    *) echo "$TG_PID" ;;
+    esac
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+run() { # round target url [wrk options...] [-- script args...]   (target h2-*: h2load instead of wrk)
+    local round=$1 target=$2 url=$3 out line opts=() args=() pids before after
     shift 3
     while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
     [ $# -gt 0 ] && { shift; args=(-- "$@"); }
     out=$T/wrk/r$round-$target.txt
-    wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 5s "${opts[@]}" "$url" "${args[@]}" >"$out" 2>&1 ||
-        die "wrk failed on $target: $(cat "$out")"
-    line=$(python3 "$LOAD/report.py" parse "$out")
-    printf '%s\t%s\t%s\n' "$round" "$target" "$line" >>"$RAW"
-    IFS=$'\t' read -r rps p50 p99 _ non2xx errs <<<"$line"
-    log "round $round  $(printf '%-14s' "$target") $(printf '%10.0f' "$rps") req/s  p50 ${p50} ms  p99 ${p99} ms$([ "$non2xx$errs" = 00 ] || echo "  NON-2XX $non2xx, SOCKET ERRORS $errs")"
+    read -r -a pids <<<"$(pids_of "$target")"
+    before=$(cpu_ticks "${pids[@]}")
+    case $target in
+    h2-*)
+        # h2load: as many connections as wrk, 10 concurrent streams on each, for the same duration.
+        h2load -t"$THREADS" -c"$CONNECTIONS" -m10 -D"$DURATION" --log-file="$out.log" "${opts[@]}" "$url" >"$out" 2>&1 ||
+            die "h2load failed on $target: $(cat "$out")"
+        line=$(python3 "$LOAD/report.py" parse-h2load "$out" "$out.log")
+        ;;
+    *)
+        wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 5s "${opts[@]}" "$url" "${args[@]}" >"$out" 2>&1 ||
+            die "wrk failed on $target: $(cat "$out")"
+        line=$(python3 "$LOAD/report.py" parse "$out")
+        ;;
+    esac
+    after=$(cpu_ticks "${pids[@]}")
+    IFS=$'\t' read -r rps p50 p99 requests non2xx errs <<<"$line"
+    cpu_us=$(python3 -c "print(f'{($after - $before) * 1e6 / $CLK_TCK / max($requests, 1):.1f}')")
+    printf '%s\t%s\t%s\t%s\n' "$round" "$target" "$line" "$cpu_us" >>"$RAW"
+    log "round $round  $(printf '%-14s' "$target") $(printf '%10.0f' "$rps") req/s  p50 ${p50} ms  p99 ${p99} ms  CPU ${cpu_us} us/req$([ "$non2xx$errs" = 00 ] || echo "  NON-2XX $non2xx, SOCKET ERRORS $errs")"
     sleep 1
 }
 
 tls_calls() { grep -c . "$T/nginx-tls/access.log" 2>/dev/null || true; }
 TLS_CALLS_BEFORE=$(tls_calls)
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
-TARGET_LIST="upstream nginx-proxy apache-jwt apache-opaque tg-none tg-jwt tg-opaque tg-jwt-10k tg-token"
+ALL_TARGETS="upstream nginx-proxy apache-jwt apache-opaque tg-none tg-jwt tg-opaque tg-jwt-10k tg-token nginx-tls tg-tls-none tg-tls-jwt nginx-tls-new tg-tls-new h2-nginx h2-tg"
+TARGET_LIST=${TARGETS:-$ALL_TARGETS}
+for t in $TARGET_LIST; do
+    [[ " $ALL_TARGETS " == *" $t "* ]] || die "unknown target $t (known: $ALL_TARGETS)"
+done
 RSS_AFTER_7=()
 JWT_HIT='tokengate_token_cache_requests_total{kind="jwt",result="hit"}'
 JWT_MISS='tokengate_token_cache_requests_total{kind="jwt",result="miss"}'
-log "measuring: $ROUNDS round(s) of 9 targets, wrk -t$THREADS -c$CONNECTIONS -d$DURATION each"
+log "measuring: $ROUNDS round(s) of $(wc -w <<<"$TARGET_LIST") targets, -t$THREADS -c$CONNECTIONS -d$DURATION each"
 for round in $(seq 1 "$ROUNDS"); do
     for target in $TARGET_LIST; do
         case $target in
@@ -387,6 +459,13 @@ for round in $(seq 1 "$ROUNDS"); do
             log "  after target 7: VmRSS $((rss / 1024)) MiB, JWT cache $entries entries, $miss misses / $hits hits in this run"
             ;;
         tg-token) run "$round" "$target" "http://127.0.0.1:$P_TG/oauth2/token" -s "$LOAD/token.lua" -H "Authorization: Basic $BASIC" ;;
+        nginx-tls) run "$round" "$target" "https://127.0.0.1:$P_NGINX_TLS$U_API" -H "$AUTH_JWT" ;;
+        tg-tls-none) run "$round" "$target" "https://127.0.0.1:$P_TG_TLS/none/items" -H "$AUTH_JWT" ;;
+        tg-tls-jwt) run "$round" "$target" "https://127.0.0.1:$P_TG_TLS$U_API" -H "$AUTH_JWT" ;;
+        nginx-tls-new) run "$round" "$target" "https://127.0.0.1:$P_NGINX_TLS$U_API" -H "$AUTH_JWT" -H "Connection: close" ;;
+        tg-tls-new) run "$round" "$target" "https://127.0.0.1:$P_TG_TLS$U_API" -H "$AUTH_JWT" -H "Connection: close" ;;
+        h2-nginx) run "$round" "$target" "https://127.0.0.1:$P_NGINX_TLS$U_API" -H "$AUTH_JWT" ;;
+        h2-tg) run "$round" "$target" "https://127.0.0.1:$P_TG_TLS$U_API" -H "$AUTH_JWT" ;;
         esac
     done
 done
@@ -426,6 +505,7 @@ meta nginx "$(nginx -v 2>&1 | sed 's/^nginx version: //')"
 meta apache "$(apache2 -v | sed -n 's/^Server version: //p') (mpm_event)"
 meta mod_auth_openidc "$(dpkg-query -W -f '${Version}' libapache2-mod-auth-openidc 2>/dev/null || echo '?')"
 meta wrk "$(wrk -v 2>&1 | head -1 | sed 's/ Copyright.*//')"
+meta h2load "$(h2load --version 2>&1 | head -1)"
 meta load "load average $LOADAVG when the measurements started (other work on the machine shows here)"
 meta rustc "$(rustc --version 2>/dev/null || echo '?')"
 meta rss_idle "tokengate VmRSS after start and setup ($TOKENS tokens minted for target 7, token caches nearly empty): $((RSS_IDLE / 1024)) MiB; after the curl checks: $((RSS_CHECKED / 1024)) MiB"
@@ -439,6 +519,6 @@ if awk -F'\t' 'NR > 1 && ($7 > 0 || $8 > 0) {f = 1} END {exit !f}' "$RAW"; then
 fi
 
 mkdir -p "$RESULTS"
-cp "$RAW" "$RESULTS/load-raw.tsv"
-python3 "$LOAD/report.py" report "$RAW" "$META" "$RESULTS/load.md" "$RESULTS/load.svg"
-log "wrote $RESULTS/load.md, load.svg and load-raw.tsv in $((SECONDS - START)) s"
+cp "$RAW" "$RESULTS/$OUT-raw.tsv"
+python3 "$LOAD/report.py" report "$RAW" "$META" "$RESULTS/$OUT.md" "$RESULTS/$OUT.svg"
+log "wrote $RESULTS/$OUT.md, $OUT.svg and $OUT-raw.tsv in $((SECONDS - START)) s"

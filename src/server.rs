@@ -115,6 +115,7 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
         graceful_shutdown_timeout_seconds: Some(config.server.graceful_shutdown_timeout.as_secs()),
         pid_file: config.server.pid_file.clone(),
         upgrade_sock: config.server.upgrade_sock.clone(),
+        ca_file: config.upstream.ca_file.as_ref().map(|p| p.display().to_string()),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);

@@ -2,9 +2,11 @@
 """Parsing and reporting for benches/load.sh (standard library only).
 
     report.py parse WRK_OUTPUT            one tab-separated line: req_s p50_ms p99_ms requests non2xx socket_errors
+    report.py parse-h2load OUTPUT LOG     the same line from h2load's summary and its --log-file
     report.py report RAW_TSV META_TSV OUT_MD OUT_SVG
 
-RAW_TSV: a header line, then one line per run: round, target, req_s, p50_ms, p99_ms, requests, non2xx, socket_errors.
+RAW_TSV: a header line, then one line per run: round, target, req_s, p50_ms, p99_ms, requests, non2xx, socket_errors,
+cpu_us_per_req (the server's CPU time during the run divided by its requests; absent in older files).
 META_TSV: key<TAB>value lines (machine, versions, command, RSS...), written by load.sh.
 """
 import re
@@ -23,6 +25,13 @@ TARGETS = [
     ("6", "tg-opaque", "tokengate, opaque (cache hits)"),
     ("7", "tg-jwt-10k", "tokengate, {tokens} JWTs in rotation"),
     ("8", "tg-token", "tokengate token endpoint (client_credentials)"),
+    ("9", "nginx-tls", "nginx TLS proxy, keep-alive"),
+    ("10", "tg-tls-none", "tokengate TLS, auth = none, keep-alive"),
+    ("11", "tg-tls-jwt", "tokengate TLS, JWT, keep-alive"),
+    ("12", "nginx-tls-new", "nginx TLS proxy, new handshake per request"),
+    ("13", "tg-tls-new", "tokengate TLS, JWT, new handshake per request"),
+    ("14", "h2-nginx", "nginx TLS proxy, HTTP/2 (h2load)"),
+    ("15", "h2-tg", "tokengate TLS, JWT, HTTP/2 (h2load)"),
 ]
 LABEL = {t: label for _, t, label in TARGETS}
 NUMBER = {t: n for n, t, _ in TARGETS}
@@ -37,6 +46,11 @@ COMPARISONS = [
     ("tg-opaque", "apache-opaque", "tokengate opaque / Apache opaque"),
     ("apache-jwt", "nginx-proxy", "Apache JWT / nginx proxy"),
     ("apache-opaque", "nginx-proxy", "Apache opaque / nginx proxy"),
+    ("tg-tls-none", "nginx-tls", "tokengate TLS none / nginx TLS"),
+    ("tg-tls-jwt", "nginx-tls", "tokengate TLS JWT / nginx TLS"),
+    ("tg-tls-new", "nginx-tls-new", "tokengate TLS JWT / nginx TLS, new handshake per request"),
+    ("h2-tg", "h2-nginx", "tokengate h2 JWT / nginx h2"),
+    ("tg-tls-jwt", "tg-jwt", "tokengate TLS JWT / tokengate plain JWT"),
 ]
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -66,6 +80,23 @@ def parse(path):
     ]))
 
 
+def parse_h2load(path, log_path):
+    text = open(path).read()
+    rps = re.search(r"^finished in [0-9.]+\w+, ([0-9.]+) req/s", text, re.M)
+    reqs = re.search(r"^requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, "
+                     r"(\d+) timeout", text, re.M)
+    codes = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text, re.M)
+    if not (rps and reqs and codes):
+        sys.exit(f"report.py: cannot parse h2load output {path}:\n{text}")
+    durations = sorted(int(l.split("\t")[2]) for l in open(log_path) if l.count("\t") >= 2)
+    if not durations:
+        sys.exit(f"report.py: no request in h2load's log {log_path}")
+    pick = lambda q: durations[min(len(durations) - 1, int(q * len(durations)))] / 1000.0
+    non2xx = sum(int(x) for x in codes.groups()[1:])
+    errors = int(reqs.group(5)) + int(reqs.group(6))
+    print("\t".join([rps.group(1), f"{pick(0.5):.3f}", f"{pick(0.99):.3f}", reqs.group(2), str(non2xx), str(errors)]))
+
+
 def fmt_rps(x):
     return f"{x:,.0f}"
 
@@ -83,6 +114,7 @@ def report(raw_path, meta_path, out_md, out_svg):
         runs.setdefault(d["target"], {})[int(d["round"])] = {
             "rps": float(d["req_s"]), "p50": float(d["p50_ms"]), "p99": float(d["p99_ms"]),
             "requests": int(d["requests"]), "non2xx": int(d["non2xx"]), "errors": int(d["socket_errors"]),
+            "cpu": float(d["cpu_us_per_req"]) if d.get("cpu_us_per_req") else None,
         }
     meta = []
     for l in open(meta_path):
@@ -138,14 +170,23 @@ def report(raw_path, meta_path, out_md, out_svg):
                  "cache counters below.")
     lines.append("- **8**: the built-in token endpoint issuing `client_credentials` tokens (form POST with Basic "
                  "auth), tokens per second.")
+    lines.append("- **9–15**: TLS (one RSA 2048 certificate of a throw-away CA, the same for both servers): nginx "
+                 "terminating TLS and proxying with upstream keepalive (2 workers), and tokengate's own TLS listener "
+                 "(2 threads), with keep-alive (9–11), with `Connection: close` so that every request makes a new "
+                 "connection and TLS handshake, as wrk's OpenSSL client does it (12, 13), and over HTTP/2 by ALPN with "
+                 f"h2load ({m.get('connections', '?')} connections x 10 concurrent streams, 14, 15; latencies from its "
+                 "per-request log).")
+    lines.append("- **CPU µs/req**: the server's own CPU time during the run (user + system, every process or thread "
+                 "of it, from /proc) divided by the requests it answered: the proxy alone, not the upstream nor the "
+                 "client. tokengate's includes its idle background work (demo issuer, key refresh).")
     lines.append("")
     lines.append("## Results")
     lines.append("")
     lines.append("req/s: median over rounds (min–max). Ratio: to the nginx proxy (target 2) measured in the same "
                  "round, median of the per-round ratios. Latencies: median over rounds of each run's p50 and p99.")
     lines.append("")
-    lines.append("| # | target | req/s | min–max | vs nginx proxy | p50 ms | p99 ms | non-2xx / socket errors |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    lines.append("| # | target | req/s | min–max | vs nginx proxy | CPU µs/req | p50 ms | p99 ms | non-2xx / socket errors |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     medians = []
     for n, t, label in TARGETS:
         if t not in runs:
@@ -156,9 +197,11 @@ def report(raw_path, meta_path, out_md, out_svg):
         rat = ratios(t, "nginx-proxy")
         non2xx = sum(x["non2xx"] for x in runs[t].values())
         errs = sum(x["errors"] for x in runs[t].values())
+        cpus = [x["cpu"] for x in runs[t].values() if x["cpu"] is not None]
         lines.append(
             f"| {n} | {label} | {fmt_rps(med)} | {fmt_rps(min(rs))}–{fmt_rps(max(rs))} | "
             f"{fmt_ratio(statistics.median(rat)) if rat else '—'} | "
+            f"{f'{statistics.median(cpus):.1f}' if cpus else '—'} | "
             f"{statistics.median(x['p50'] for x in runs[t].values()):.2f} | "
             f"{statistics.median(x['p99'] for x in runs[t].values()):.2f} | "
             f"{'**' if non2xx or errs else ''}{non2xx} / {errs}{'**' if non2xx or errs else ''} |")
@@ -172,6 +215,17 @@ def report(raw_path, meta_path, out_md, out_svg):
         if rat:
             lines.append(f"| {what} ({NUMBER[num]} / {NUMBER[den]}) | {fmt_ratio(statistics.median(rat))} | "
                          f"{fmt_ratio(min(rat))}–{fmt_ratio(max(rat))} |")
+    lines.append("")
+    lines.append("CPU per request, same comparisons (ratio of the medians over rounds; above 1: the first costs more):")
+    lines.append("")
+    lines.append("| comparison | CPU µs/req | ratio |")
+    lines.append("|---|---:|---:|")
+    for num, den, what in COMPARISONS:
+        a = [x["cpu"] for x in runs.get(num, {}).values() if x["cpu"] is not None]
+        b = [x["cpu"] for x in runs.get(den, {}).values() if x["cpu"] is not None]
+        if a and b and statistics.median(b) > 0:
+            ma, mb = statistics.median(a), statistics.median(b)
+            lines.append(f"| {what} ({NUMBER[num]} / {NUMBER[den]}) | {ma:.1f} / {mb:.1f} | {fmt_ratio(ma / mb)} |")
     lines.append("")
     lines.append("## Memory and caches")
     lines.append("")
@@ -195,7 +249,8 @@ def report(raw_path, meta_path, out_md, out_svg):
         for v in notes:
             lines.append(f"- {v}")
         lines.append("")
-    lines.append("Chart: [load.svg](load.svg). Raw runs: [load-raw.tsv](load-raw.tsv).")
+    name = out_md.rsplit("/", 1)[-1][: -len(".md")]
+    lines.append(f"Chart: [{name}.svg]({name}.svg). Raw runs: [{name}-raw.tsv]({name}-raw.tsv).")
     lines.append("")
     open(out_md, "w").write("\n".join(lines))
     open(out_svg, "w").write(svg(medians, m))
@@ -230,7 +285,7 @@ def svg(medians, m):
                    f'fill="#777" font-size="11">{v:,.0f}</text>')
         v += step
     colours = {"upstream": "#9e9e9e", "nginx-proxy": "#4caf50", "apache-jwt": "#e07b39",
-               "apache-opaque": "#e07b39"}
+               "apache-opaque": "#e07b39", "nginx-tls": "#4caf50", "nginx-tls-new": "#4caf50", "h2-nginx": "#4caf50"}
     for i, (n, t, label, med, lo, hi) in enumerate(medians):
         y = top + i * row_h
         colour = colours.get(t, "#3f6fb5")
@@ -261,6 +316,8 @@ def nice_step(vmax):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "parse":
         parse(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "parse-h2load":
+        parse_h2load(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 6 and sys.argv[1] == "report":
         report(*sys.argv[2:])
     else:

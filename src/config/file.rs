@@ -84,6 +84,7 @@ pub struct FileUpstream {
     pub read_timeout_ms: Option<i64>,
     pub health_check_interval_secs: Option<i64>,
     pub http2: Option<bool>,
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

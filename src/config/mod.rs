@@ -108,6 +108,8 @@ pub struct UpstreamConfig {
     pub health_check_interval: Duration,
     /// Speak HTTP/2 to the upstream: h2 by ALPN to an `https` one, h2c with prior knowledge to an `http` one.
     pub http2: bool,
+    /// The CA certificates (PEM) an `https` upstream's certificate must chain to, instead of the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// One upstream origin.
@@ -350,6 +352,19 @@ fn tls(v: &mut Validator, t: FileTls, warnings: &mut Vec<ConfigError>) -> Option
     })
 }
 
+/// `upstream.ca_file`: a readable PEM file with at least one certificate.
+fn ca_file(v: &mut Validator, path: &str) -> Option<std::path::PathBuf> {
+    use rustls::pki_types::pem::PemObject;
+    match std::fs::read(path) {
+        Err(e) => v.error("upstream.ca_file", format!("cannot read `{path}`: {e}")),
+        Ok(pem) if rustls::pki_types::CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok).next().is_none() => {
+            v.error("upstream.ca_file", format!("`{path}` holds no PEM certificate"))
+        }
+        Ok(_) => return Some(path.into()),
+    }
+    None
+}
+
 /// Warns when the host of a URL served on the TLS listener is covered by no certificate.
 fn name_covered(v: &mut Validator, warnings: &mut Vec<ConfigError>, key: &str, url: &str, t: &TlsConfig) {
     let Some(host) = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)) else { return };
@@ -539,6 +554,7 @@ fn upstream(v: &mut Validator, u: Option<FileUpstream>) -> Option<UpstreamConfig
             3600,
         )),
         http2: u.http2.unwrap_or(false),
+        ca_file: u.ca_file.and_then(|path| ca_file(v, &path)),
     })
 }
 
@@ -569,6 +585,23 @@ mod tests {
         assert_eq!(threads.location, Some((3, 11)));
         let alg = err.errors.iter().find(|e| e.key == "auth.issuers[0].algorithms[1]").unwrap();
         assert_eq!(alg.location, Some((13, 24)));
+    }
+
+    #[test]
+    fn an_upstream_ca_file_must_be_readable_and_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        for (path, reason) in [(dir.path().join("absent.pem"), "cannot read"), (not_pem, "holds no PEM certificate")] {
+            let toml = format!(
+                "[upstream]\nurl = \"https://api.internal\"\nca_file = \"{}\"\n[[routes]]\npath = \"/\"\nauth = \"none\"\n",
+                path.display()
+            );
+            let err = Config::from_toml(&toml, "t.toml").unwrap_err();
+            assert_eq!(err.errors[0].key, "upstream.ca_file", "{err}");
+            assert!(err.errors[0].reason.contains(reason), "{err}");
+            assert_eq!(err.errors[0].location, Some((3, 11)), "{err}");
+        }
     }
 
     #[test]

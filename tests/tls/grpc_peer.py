@@ -1,6 +1,7 @@
 """A gRPC service and a gRPC client, both on Python's standard grpcio, for the tests of gRPC through tokengate.
 
-  grpc_peer.py serve            runs demo.Echo on 127.0.0.1:<free port>, prints the port, serves until stdin closes
+  grpc_peer.py serve [CERT KEY] runs demo.Echo on 127.0.0.1:<free port> (with TLS when given a certificate and its
+                                key), prints the port, serves until stdin closes
   grpc_peer.py call TARGET ...  calls demo.Echo through TARGET and prints one JSON line per call
 
 The service has no .proto: its methods take and return raw bytes (identity serializers), which is what any gRPC
@@ -29,7 +30,7 @@ def fail(request, context):
     context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
 
 
-def serve():
+def serve(tls):
     handlers = grpc.method_handlers_generic_handler(
         "demo.Echo",
         {
@@ -40,7 +41,11 @@ def serve():
     )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     server.add_generic_rpc_handlers((handlers,))
-    port = server.add_insecure_port("127.0.0.1:0")
+    if tls:
+        cert, key = (open(p, "rb").read() for p in tls)
+        port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(key, cert)]))
+    else:
+        port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(port, flush=True)
     sys.stdin.read()
@@ -90,7 +95,7 @@ def call(target, token, ca, name):
 
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
-        serve()
+        serve(sys.argv[2:4])
     else:
         target, token, ca, name = (sys.argv[2:] + ["", "", ""])[:4]
         call(target, token, ca, name)

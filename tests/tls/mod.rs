@@ -355,3 +355,46 @@ async fn sighup_reloads_certificates_without_dropping_open_connections_and_a_bad
     let fresh = client_for(&new_ca, "api.test", tls);
     assert_eq!(fresh.get(&target).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pkcs8_rsa_and_ec_keys_made_by_openssl_are_all_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh").arg("-c").arg(script).current_dir(d).output().unwrap();
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // One certificate per key format, each for its own name, all signed by one CA.
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=ca \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null");
+    sh("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out pkcs8.key");
+    sh("openssl genrsa -traditional -out rsa.key 2048 2>/dev/null");
+    sh("openssl ecparam -name prime256v1 -genkey -noout -out ec.key");
+    for (name, key, header) in [
+        ("pkcs8", "pkcs8.key", "BEGIN PRIVATE KEY"),
+        ("rsa", "rsa.key", "BEGIN RSA PRIVATE KEY"),
+        ("ec", "ec.key", "BEGIN EC PRIVATE KEY"),
+    ] {
+        assert!(std::fs::read_to_string(d.join(key)).unwrap().contains(header), "{key} is not {header}");
+        sh(&format!(
+            "openssl req -new -key {key} -subj /CN={name}.test -out {name}.csr && \
+             printf 'subjectAltName=DNS:{name}.test\\n' > {name}.ext && \
+             openssl x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile {name}.ext \
+             -out {name}.leaf 2>/dev/null && cat {name}.leaf ca.pem > {name}.pem"
+        ));
+    }
+    let leaves: Vec<crate::support::tls::Leaf> = ["pkcs8", "rsa", "ec"]
+        .iter()
+        .map(|n| crate::support::tls::Leaf { cert: d.join(format!("{n}.pem")), key: d.join(format!("{n}.key")) })
+        .collect();
+    let section = tls_section(&leaves.iter().collect::<Vec<_>>(), "");
+    let s = Stack::start_with(move |c| c.server_extra = section).await;
+    let tls = s.gateway.tls_addr.unwrap();
+    let ca = d.join("ca.pem");
+    for name in ["pkcs8.test", "rsa.test", "ec.test"] {
+        let resolve = resolve_args(name, tls, &ca);
+        let target = url(name, tls, "/public/x");
+        let r = curl(&args(&resolve, &[target.as_str()]));
+        assert_eq!(r.status, 200, "{name}: {r:?}");
+    }
+}
