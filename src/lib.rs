@@ -21,6 +21,10 @@
 //! 5. In `upstream_response_filter`, call [`Edge::filter_response`] (an upstream cannot set tokengate's cookies),
 //!    and return [`edge::request_summary`] from `request_summary` (Pingora's error lines then carry no query string).
 //! 6. Register the `tokengate_*` metrics in your Prometheus registry with [`Edge::register_metrics`].
+//! 7. Optionally, close long-lived streams when their token ends: in `upstream_response_filter`, when
+//!    [`Edge::watches_streams`] and [`edge::stream::is_stream`] say so, keep [`Edge::watch_stream`]'s watch in your
+//!    `CTX` (give it duplicates of the sockets that carry only this stream), and fail your body filters once
+//!    [`edge::stream::StreamWatch::is_cut`].
 //!
 //! ```no_run
 //! use async_trait::async_trait;
