@@ -10,7 +10,14 @@ use tokengate::edge::config::{DefaultPolicy, RouteAuth, RouteConfig};
 use tokengate::edge::route::{normalize, RouteTable};
 
 fn route(path: &str, methods: &[Method], auth: RouteAuth) -> RouteConfig {
-    RouteConfig { name: path.into(), path: path.into(), methods: methods.to_vec(), auth, rate_limit: None }
+    RouteConfig {
+        name: path.into(),
+        path: path.into(),
+        methods: methods.to_vec(),
+        auth,
+        rate_limit: None,
+        close_streams_on_expiry: true,
+    }
 }
 
 fn scopes(s: &str) -> RouteAuth {
