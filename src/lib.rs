@@ -119,6 +119,8 @@ pub mod console;
 #[doc(hidden)]
 pub mod demo;
 #[cfg(feature = "server")]
+pub mod forwarded;
+#[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod health;
 #[cfg(feature = "server")]

@@ -29,6 +29,10 @@ pub struct RequestCtx {
     upstream_fd: Option<std::os::fd::RawFd>,
     /// Set when the response is a long-lived stream: its token is checked again until the request ends.
     stream: Option<crate::edge::stream::StreamWatch>,
+    /// The connection's peer, whether it is a trusted proxy, and the client behind it.
+    peer: Option<std::net::IpAddr>,
+    peer_trusted: bool,
+    client_ip: Option<std::net::IpAddr>,
 }
 
 /// The error that ends a stream whose token went bad.
@@ -99,6 +103,7 @@ pub struct Gateway {
     max_body_bytes: u64,
     http2: bool,
     tls: Option<TlsPolicy>,
+    trusted: crate::forwarded::TrustedProxies,
 }
 
 /// Whether the client's connection is TLS.
@@ -141,7 +146,32 @@ impl Gateway {
             max_body_bytes,
             http2: cfg.http2,
             tls: None,
+            trusted: Default::default(),
         }
+    }
+
+    /// Believes `X-Forwarded-For`, `Forwarded` and `X-Request-Id` from these proxies only.
+    pub fn with_trusted_proxies(mut self, trusted: crate::forwarded::TrustedProxies) -> Self {
+        self.trusted = trusted;
+        self
+    }
+
+    /// Finds the client behind trusted proxies and gives the request its id (a trusted proxy's, or 128 random bits),
+    /// set on the request so that the upstream, every answer and every error body carry it.
+    fn identify(&self, session: &mut Session, ctx: &mut RequestCtx) {
+        ctx.peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        ctx.peer_trusted = ctx.peer.is_some_and(|p| self.trusted.trusts(p));
+        ctx.client_ip = ctx.peer.map(|p| self.trusted.client(p, session.req_header()));
+        let header = crate::forwarded::REQUEST_ID;
+        let inbound = session.req_header().headers.get(header).and_then(|v| v.to_str().ok());
+        let id = match inbound.filter(|id| ctx.peer_trusted && crate::forwarded::is_request_id(id)) {
+            Some(id) => id.to_string(),
+            None => {
+                let bits: [u8; 16] = rand::random();
+                bits.iter().map(|b| format!("{b:02x}")).collect()
+            }
+        };
+        let _ = session.req_header_mut().insert_header(header, id);
     }
 
     /// Redirects plain HTTP and sends HSTS as `policy` says.
@@ -214,6 +244,7 @@ impl ProxyHttp for Gateway {
     /// The authorization server answers its own paths; for everything else the edge decides. A refused request has
     /// been answered (RFC 6750) and goes no further: `Ok(true)`.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        self.identify(session, ctx);
         if self.redirect_to_https(session).await? {
             return Ok(true);
         }
@@ -224,7 +255,7 @@ impl ProxyHttp for Gateway {
                     crate::edge::write_refusal(session, &denial).await?;
                     return Ok(true);
                 }
-                crate::authz::bridge::serve(router, session, self.hsts(session)).await?;
+                crate::authz::bridge::serve(router, session, ctx.client_ip, self.hsts(session)).await?;
                 return Ok(true);
             }
         }
@@ -238,7 +269,7 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
         let edge = Edge::clone(&self.edge.load());
-        let admission = edge.admit(session).await?;
+        let admission = edge.admit_from(session, ctx.client_ip).await?;
         ctx.edge = Some(edge);
         match admission {
             Admission::Allowed(allowed) => {
@@ -288,7 +319,7 @@ impl ProxyHttp for Gateway {
     /// are left as the client sent them.
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
@@ -296,6 +327,19 @@ impl ProxyHttp for Gateway {
             return Err(Error::explain(ErrorType::InternalError, "request reached upstream without a decision"));
         };
         edge.apply_identity(allowed, upstream_request);
+        if let Some(peer) = ctx.peer {
+            let host =
+                session.req_header().uri.authority().map(|a| a.as_str().to_string()).or_else(|| {
+                    session.req_header().headers.get(http::header::HOST)?.to_str().ok().map(str::to_string)
+                });
+            crate::forwarded::set_upstream_headers(
+                upstream_request,
+                peer,
+                ctx.peer_trusted,
+                over_tls(session),
+                host.as_deref(),
+            );
+        }
         ctx.upstream_sent = Some(Instant::now());
         Ok(())
     }
@@ -309,6 +353,9 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         if let Some(hsts) = self.hsts(session) {
             upstream_response.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts)?;
+        }
+        if let Some(id) = session.req_header().headers.get(crate::forwarded::REQUEST_ID).cloned() {
+            upstream_response.insert_header(crate::forwarded::REQUEST_ID, id)?;
         }
         if let (Some(edge), Some(allowed)) = (&ctx.edge, &ctx.allowed) {
             if edge.watches_streams(allowed) && crate::edge::stream::is_stream(upstream_response) {

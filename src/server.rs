@@ -174,6 +174,7 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
     let (upstreams, health) = Upstreams::new(&config.upstream)?;
     let current = Arc::new(arc_swap::ArcSwap::from_pointee(edge.clone()));
     let mut gateway = Gateway::new(current.clone(), upstreams, &config.upstream, config.server.max_body_bytes);
+    gateway = gateway.with_trusted_proxies(config.server.trusted_proxies.clone());
     if let Some(az) = &auth_server {
         gateway = gateway.with_auth_server(az.router());
     }

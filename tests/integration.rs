@@ -9,6 +9,7 @@ mod edge;
 mod embed;
 mod faults;
 mod flows;
+mod ops;
 mod scale;
 mod store;
 mod tls;

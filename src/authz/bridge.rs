@@ -22,19 +22,27 @@ pub struct ClientIp(pub Option<IpAddr>);
 pub struct Tls(pub bool);
 
 /// Reads the request from `session`, runs it through `router`, writes the answer.
-pub async fn serve(router: &Router, session: &mut Session, hsts: Option<String>) -> pingora::Result<()> {
+///
+/// `ip` is the client's address (behind trusted proxies); `hsts` a `Strict-Transport-Security` value to add. The
+/// request id, when the request has one, is returned in `X-Request-Id` and named in JSON error bodies.
+pub async fn serve(
+    router: &Router,
+    session: &mut Session,
+    ip: Option<std::net::IpAddr>,
+    hsts: Option<String>,
+) -> pingora::Result<()> {
     let head = session.req_header();
     let mut builder = http::Request::builder().method(head.method.clone()).uri(head.uri.clone());
     for (name, value) in head.headers.iter() {
         builder = builder.header(name, value);
     }
-    let ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
     let tls = session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some();
+    let id = session.req_header().headers.get(crate::edge::deny::REQUEST_ID_HEADER).cloned();
     let mut body = Vec::new();
     while let Some(chunk) = session.read_request_body().await? {
         body.extend_from_slice(&chunk);
         if body.len() > MAX_BODY {
-            return write(session, too_large()).await;
+            return write(session, too_large(), id).await;
         }
     }
     let request = builder
@@ -49,7 +57,7 @@ pub async fn serve(router: &Router, session: &mut Session, hsts: Option<String>)
     if let Some(value) = hsts.and_then(|v| http::HeaderValue::try_from(v).ok()) {
         response.headers_mut().insert(http::header::STRICT_TRANSPORT_SECURITY, value);
     }
-    write(session, response).await
+    write(session, response, id).await
 }
 
 fn too_large() -> http::Response<Body> {
@@ -61,11 +69,29 @@ fn too_large() -> http::Response<Body> {
     r
 }
 
-async fn write(session: &mut Session, response: http::Response<Body>) -> pingora::Result<()> {
-    let (parts, body) = response.into_parts();
-    let bytes: Bytes = axum::body::to_bytes(body, 4 * 1024 * 1024)
+async fn write(
+    session: &mut Session,
+    response: http::Response<Body>,
+    request_id: Option<http::HeaderValue>,
+) -> pingora::Result<()> {
+    let (mut parts, body) = response.into_parts();
+    let mut bytes: Bytes = axum::body::to_bytes(body, 4 * 1024 * 1024)
         .await
         .map_err(|e| pingora::Error::because(pingora::ErrorType::InternalError, "reading the response", e))?;
+    if let Some(id) = request_id.filter(|v| v.to_str().is_ok_and(crate::forwarded::is_request_id)) {
+        // An OAuth error body names the request id too (RFC 6749 allows members beyond `error`).
+        let json = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if json && parts.status.as_u16() >= 400 {
+            if let Ok(serde_json::Value::Object(mut members)) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                members.insert("request_id".into(), serde_json::Value::String(id.to_str().unwrap_or("").to_string()));
+                bytes = Bytes::from(serde_json::to_vec(&members).unwrap_or_default());
+            }
+        }
+        parts.headers.insert(crate::edge::deny::REQUEST_ID_HEADER, id);
+    }
     let mut head = ResponseHeader::build(parts.status, Some(parts.headers.len() + 1))?;
     for (name, value) in parts.headers.iter() {
         head.append_header(name.clone(), value.clone())?;

@@ -53,6 +53,7 @@ pub struct FileServer {
     pub max_body_bytes: Option<i64>,
     pub work_stealing: Option<bool>,
     pub h2c: Option<bool>,
+    pub trusted_proxies: Option<Vec<String>>,
     pub tls: Option<FileTls>,
 }
 

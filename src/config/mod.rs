@@ -57,6 +57,8 @@ pub struct ServerConfig {
     pub h2c: bool,
     /// `[server.tls]`: the TLS listener.
     pub tls: Option<TlsConfig>,
+    /// The proxies whose `X-Forwarded-For`, `Forwarded` and `X-Request-Id` are believed.
+    pub trusted_proxies: crate::forwarded::TrustedProxies,
     /// Worker threads of the proxy service.
     pub threads: usize,
     /// SIGTERM: how long to keep accepting before shutting down.
@@ -218,6 +220,20 @@ fn config(v: &mut Validator, f: FileConfig, source: &str) -> Option<Config> {
             (listen, _) => Some(v.addr("server.listen", listen.as_deref(), "127.0.0.1:8080")),
         },
         h2c: s.h2c.unwrap_or(false),
+        trusted_proxies: crate::forwarded::TrustedProxies::new(
+            s.trusted_proxies
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+                .filter_map(|(i, entry)| match crate::forwarded::TrustedProxies::parse_entry(entry) {
+                    Ok(net) => Some(net),
+                    Err(reason) => {
+                        v.error(&format!("server.trusted_proxies[{i}]"), reason);
+                        None
+                    }
+                })
+                .collect(),
+        ),
         tls: tls.flatten(),
         threads: v.positive("server.threads", s.threads, 2, 256) as usize,
         grace_period: Duration::from_secs(v.non_negative("server.grace_period_secs", s.grace_period_secs, 0, 3600)),

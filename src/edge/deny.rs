@@ -478,6 +478,28 @@ pub fn is_grpc(req: &pingora::http::RequestHeader) -> bool {
     })
 }
 
+/// The request id header: when the request carries one (the binary always sets it), every answer written here
+/// returns it, and the JSON body names it as `request_id`, so that a refused client can quote it.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The request's id, when it has a plain one.
+fn request_id(session: &Session) -> Option<String> {
+    let id = session.req_header().headers.get(REQUEST_ID_HEADER)?.to_str().ok()?;
+    (!id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
+        .then(|| id.to_string())
+}
+
+/// `body` (a JSON object) with `"request_id"` added.
+fn with_request_id(body: &Bytes, id: &str) -> Bytes {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut members)) => {
+            members.insert("request_id".into(), serde_json::Value::String(id.to_string()));
+            Bytes::from(serde_json::to_vec(&members).unwrap_or_default())
+        }
+        _ => body.clone(),
+    }
+}
+
 /// The bytes `grpc-message` percent-encodes: everything outside printable ASCII, and `%` itself.
 const GRPC_MESSAGE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
 
@@ -492,9 +514,17 @@ pub async fn write(session: &mut Session, answer: &Answer) -> pingora::Result<()
     if is_grpc(session.req_header()) {
         return write_grpc(session, answer).await;
     }
-    let mut resp = ResponseHeader::build(answer.status, Some(6))?;
+    let id = request_id(session);
+    let body = match &id {
+        Some(id) => with_request_id(&answer.body, id),
+        None => answer.body.clone(),
+    };
+    let mut resp = ResponseHeader::build(answer.status, Some(7))?;
     resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-    resp.insert_header(http::header::CONTENT_LENGTH, answer.body.len())?;
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    if let Some(id) = &id {
+        resp.insert_header(REQUEST_ID_HEADER, id.as_str())?;
+    }
     resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
     if let Some(challenge) = &answer.www_authenticate {
         resp.insert_header(http::header::WWW_AUTHENTICATE, challenge.as_str())?;
@@ -506,13 +536,16 @@ pub async fn write(session: &mut Session, answer: &Answer) -> pingora::Result<()
         session.set_keepalive(None);
     }
     session.write_response_header(Box::new(resp), false).await?;
-    session.write_response_body(Some(answer.body.clone()), true).await?;
+    session.write_response_body(Some(body), true).await?;
     Ok(())
 }
 
 async fn write_grpc(session: &mut Session, answer: &Answer) -> pingora::Result<()> {
     let mut resp = ResponseHeader::build(200, Some(6))?;
     resp.insert_header(http::header::CONTENT_TYPE, "application/grpc")?;
+    if let Some(id) = request_id(session) {
+        resp.insert_header(REQUEST_ID_HEADER, id)?;
+    }
     if let Some(challenge) = &answer.www_authenticate {
         resp.insert_header(http::header::WWW_AUTHENTICATE, challenge.as_str())?;
     }

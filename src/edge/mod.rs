@@ -410,6 +410,12 @@ impl Edge {
     /// body), and the caller's `request_filter` then returns `Ok(true)`.
     pub async fn admit(&self, session: &mut Session) -> pingora::Result<Admission> {
         let ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        self.admit_from(session, ip).await
+    }
+
+    /// [`Edge::admit`], with the client's address as found behind trusted proxies (the rate-limit key on public
+    /// routes) instead of the connection's peer.
+    pub async fn admit_from(&self, session: &mut Session, ip: Option<std::net::IpAddr>) -> pingora::Result<Admission> {
         match self.check_from(session.req_header(), ip).await {
             Ok(allowed) => Ok(Admission::Allowed(allowed)),
             Err(denial) => {
