@@ -104,6 +104,8 @@ pub mod config;
 pub mod server;
 
 #[cfg(feature = "server")]
+pub mod access_log;
+#[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod admin;
 #[cfg(feature = "server")]

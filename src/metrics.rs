@@ -36,6 +36,7 @@ pub const SERIES: &[(&str, &str)] = &[
     ("tokengate_upstream_errors_total", "Requests that failed upstream, by status sent to the client (502, 504)."),
     ("tokengate_streams_watched", "Long-lived streams (WebSocket, server-sent events, streaming responses) open now whose token is checked again until they end."),
     ("tokengate_streams_closed_total", "Streams closed by tokengate because their token expired, was revoked or turned inactive."),
+    ("tokengate_access_log_dropped_total", "Access-log lines dropped because the writer's buffer was full (never silently: counted here)."),
 ];
 
 /// The built-in authorization server's series (exported when it is enabled).
@@ -103,6 +104,8 @@ pub struct EdgeMetrics {
     pub streams_watched: prometheus::IntGauge,
     /// Streams closed at their token's end.
     pub streams_closed: IntCounter,
+    /// Access-log lines a full buffer dropped (the binary's access log; an embedding proxy's own may count here too).
+    pub access_log_dropped: IntCounter,
     no_route: RouteHandles,
     /// The caches of the edge currently serving (it changes on a configuration reload).
     caches: std::sync::RwLock<Option<[std::sync::Weak<crate::edge::cache::TokenCache>; 2]>>,
@@ -161,6 +164,11 @@ impl EdgeMetrics {
                 .expect("valid metric"),
             streams_closed: IntCounter::new("tokengate_streams_closed_total", help("tokengate_streams_closed_total"))
                 .expect("valid metric"),
+            access_log_dropped: IntCounter::new(
+                "tokengate_access_log_dropped_total",
+                help("tokengate_access_log_dropped_total"),
+            )
+            .expect("valid metric"),
             no_route,
             caches: std::sync::RwLock::new(None),
         }
@@ -261,6 +269,7 @@ impl EdgeMetrics {
             Box::new(self.upstream_errors.clone()),
             Box::new(self.streams_watched.clone()),
             Box::new(self.streams_closed.clone()),
+            Box::new(self.access_log_dropped.clone()),
         ];
         for c in all {
             registry.register(c)?;

@@ -33,6 +33,12 @@ pub struct RequestCtx {
     peer: Option<std::net::IpAddr>,
     peer_trusted: bool,
     client_ip: Option<std::net::IpAddr>,
+    /// When the request arrived, how long the upstream took to its response header, and the refusal if any.
+    started: Option<Instant>,
+    upstream_ms: Option<f64>,
+    denial: Option<crate::edge::Denial>,
+    /// Served by the built-in authorization server.
+    auth_server: bool,
 }
 
 /// The error that ends a stream whose token went bad.
@@ -104,6 +110,7 @@ pub struct Gateway {
     http2: bool,
     tls: Option<TlsPolicy>,
     trusted: crate::forwarded::TrustedProxies,
+    access_log: Option<crate::access_log::AccessLog>,
 }
 
 /// Whether the client's connection is TLS.
@@ -147,7 +154,14 @@ impl Gateway {
             http2: cfg.http2,
             tls: None,
             trusted: Default::default(),
+            access_log: None,
         }
+    }
+
+    /// Writes one access-log line per request to `log`.
+    pub fn with_access_log(mut self, log: crate::access_log::AccessLog) -> Self {
+        self.access_log = Some(log);
+        self
     }
 
     /// Believes `X-Forwarded-For`, `Forwarded` and `X-Request-Id` from these proxies only.
@@ -159,6 +173,7 @@ impl Gateway {
     /// Finds the client behind trusted proxies and gives the request its id (a trusted proxy's, or 128 random bits),
     /// set on the request so that the upstream, every answer and every error body carry it.
     fn identify(&self, session: &mut Session, ctx: &mut RequestCtx) {
+        ctx.started = Some(Instant::now());
         ctx.peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         ctx.peer_trusted = ctx.peer.is_some_and(|p| self.trusted.trusts(p));
         ctx.client_ip = ctx.peer.map(|p| self.trusted.client(p, session.req_header()));
@@ -255,6 +270,7 @@ impl ProxyHttp for Gateway {
                     crate::edge::write_refusal(session, &denial).await?;
                     return Ok(true);
                 }
+                ctx.auth_server = true;
                 crate::authz::bridge::serve(router, session, ctx.client_ip, self.hsts(session)).await?;
                 return Ok(true);
             }
@@ -276,7 +292,10 @@ impl ProxyHttp for Gateway {
                 ctx.allowed = Some(allowed);
                 Ok(false)
             }
-            Admission::Refused(_) => Ok(true),
+            Admission::Refused(denial) => {
+                ctx.denial = Some(denial);
+                Ok(true)
+            }
         }
     }
 
@@ -377,10 +396,64 @@ impl ProxyHttp for Gateway {
         if let Some(edge) = &ctx.edge {
             edge.filter_response(upstream_response);
             if let Some(sent) = ctx.upstream_sent.take() {
-                edge.metrics().upstream_duration.observe(sent.elapsed().as_secs_f64());
+                let took = sent.elapsed().as_secs_f64();
+                edge.metrics().upstream_duration.observe(took);
+                ctx.upstream_ms = Some(took * 1000.0);
             }
         }
         Ok(())
+    }
+
+    /// One access-log line, when the log is on.
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        let Some(log) = &self.access_log else { return };
+        let cfg = log.config();
+        let req = session.req_header();
+        let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let identity = ctx.allowed.as_ref().and_then(|a| a.identity.as_ref());
+        let (outcome, reason) = match (&ctx.denial, &ctx.allowed) {
+            (Some(d), _) => (Some(d.outcome().label()), Some(d.reason())),
+            (None, Some(a)) if a.identity.is_some() => (Some(crate::edge::Outcome::Allowed.label()), None),
+            (None, Some(_)) => (Some(crate::edge::Outcome::Public.label()), None),
+            (None, None) => (None, None),
+        };
+        let route = match (&ctx.edge, &ctx.allowed) {
+            _ if ctx.auth_server => Some("authorization_server".to_string()),
+            (Some(edge), Some(a)) => edge.route_name(a.route).map(str::to_string),
+            _ => None,
+        };
+        let subject = identity.and_then(|i| i.subject()).map(|s| {
+            if cfg.hash_subject {
+                use sha2::Digest;
+                sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+            } else {
+                s.to_string()
+            }
+        });
+        let line = crate::access_log::Line {
+            time: crate::access_log::now_rfc3339(),
+            client: ctx.client_ip.map(|ip| ip.to_string()),
+            method: req.method.to_string(),
+            path: crate::access_log::loggable_path(
+                req.uri.path_and_query().map_or(req.uri.path(), |p| p.as_str()),
+                cfg.include_query,
+            ),
+            protocol: if session.is_http2() { "HTTP/2" } else { "HTTP/1.1" },
+            status: session.response_written().map_or(0, |r| r.status.as_u16()),
+            bytes_in: session.body_bytes_read(),
+            bytes_out: session.body_bytes_sent(),
+            duration_ms: ctx.started.map_or(0.0, |s| s.elapsed().as_secs_f64() * 1000.0),
+            upstream_ms: ctx.upstream_ms,
+            route,
+            outcome,
+            reason,
+            issuer: identity.map(|i| i.issuer().to_string()),
+            client_id: identity.and_then(|i| i.client_id()).map(str::to_string),
+            subject,
+            request_id: header(crate::forwarded::REQUEST_ID),
+            user_agent: header("user-agent").map(|ua| ua.chars().take(512).collect()),
+        };
+        log.log(&line);
     }
 
     /// Remembers the upstream socket, for [`crate::edge::stream`].

@@ -175,6 +175,13 @@ pub fn build(config: Config, options: Options) -> std::io::Result<Process> {
     let current = Arc::new(arc_swap::ArcSwap::from_pointee(edge.clone()));
     let mut gateway = Gateway::new(current.clone(), upstreams, &config.upstream, config.server.max_body_bytes);
     gateway = gateway.with_trusted_proxies(config.server.trusted_proxies.clone());
+    if let Some(cfg) = &config.access_log {
+        let (log, writer) = crate::access_log::AccessLog::new(cfg.clone(), edge.metrics().access_log_dropped.clone());
+        gateway = gateway.with_access_log(log);
+        let mut svc = pingora::services::background::background_service("tokengate access log", writer);
+        svc.threads = Some(1);
+        server.add_service(svc);
+    }
     if let Some(az) = &auth_server {
         gateway = gateway.with_auth_server(az.router());
     }

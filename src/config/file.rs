@@ -19,6 +19,17 @@ pub struct FileConfig {
     pub demo: Option<FileDemo>,
     pub authorization_server: Option<FileAuthorizationServer>,
     pub admin: Option<FileAdmin>,
+    pub access_log: Option<FileAccessLog>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileAccessLog {
+    pub enabled: Option<bool>,
+    pub format: Option<String>,
+    pub path: Option<String>,
+    pub include_query: Option<bool>,
+    pub hash_subject: Option<bool>,
+    pub buffer: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

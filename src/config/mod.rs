@@ -40,6 +40,8 @@ pub struct Config {
     pub authorization_server: Option<AuthorizationServerConfig>,
     /// `[admin]`: the admin API listener (with the authorization server only).
     pub admin: AdminConfig,
+    /// `[access_log]`: one line per request; `None` when off.
+    pub access_log: Option<crate::access_log::AccessLogConfig>,
     /// Where this configuration came from, for logs.
     pub source: String,
     /// What is worth a warning but does not stop the process (an expired certificate, a name no certificate
@@ -268,6 +270,7 @@ fn config(v: &mut Validator, f: FileConfig, source: &str) -> Option<Config> {
     };
 
     let authorization_server = authorization_server(v, f.authorization_server);
+    let access_log = f.access_log.and_then(|a| access_log(v, a));
     let a = f.admin.unwrap_or_default();
     let admin = AdminConfig { listen: v.addr("admin.listen", a.listen.as_deref(), "127.0.0.1:8081") };
     let edge = edge?;
@@ -295,8 +298,38 @@ fn config(v: &mut Validator, f: FileConfig, source: &str) -> Option<Config> {
         demo,
         authorization_server,
         admin,
+        access_log,
         source: source.to_string(),
         warnings,
+    })
+}
+
+/// `[access_log]`: on once the section is there, unless `enabled = false`.
+fn access_log(v: &mut Validator, a: FileAccessLog) -> Option<crate::access_log::AccessLogConfig> {
+    use crate::access_log::{AccessLogConfig, Format};
+    let format = match a.format.as_deref() {
+        None | Some("json") => Format::Json,
+        Some("logfmt") => Format::Logfmt,
+        Some(other) => {
+            v.error("access_log.format", format!("`{other}`: must be \"json\" or \"logfmt\""));
+            Format::Json
+        }
+    };
+    let path = match a.path.as_deref() {
+        None | Some("stdout") | Some("-") => None,
+        Some("") => {
+            v.error("access_log.path", "must be \"stdout\" or a file path");
+            None
+        }
+        Some(p) => Some(std::path::PathBuf::from(p)),
+    };
+    let buffer = v.positive("access_log.buffer", a.buffer, 10_000, 10_000_000) as usize;
+    a.enabled.unwrap_or(true).then_some(AccessLogConfig {
+        format,
+        path,
+        include_query: a.include_query.unwrap_or(false),
+        hash_subject: a.hash_subject.unwrap_or(false),
+        buffer,
     })
 }
 

@@ -216,6 +216,11 @@ impl Edge {
         &self.inner.cfg
     }
 
+    /// The name of the route at `index` (an [`Allowed`]'s `route`), as the metrics label it.
+    pub fn route_name(&self, index: usize) -> Option<&str> {
+        self.inner.cfg.routes.get(index).map(|r| r.name.as_str())
+    }
+
     /// The edge's metrics (for recording upstream timings from the proxy).
     pub fn metrics(&self) -> &EdgeMetrics {
         &self.inner.metrics
