@@ -11,7 +11,7 @@
 #   ROUNDS=3         interleaved rounds        TOKENS=10000     distinct JWTs for target 7
 #   SKIP_BUILD=1     use target/release/tokengate as it is (else `cargo build --release`, a no-op when up to date)
 #   KEEP_TMP=1       keep the temp dir (configs, logs, wrk outputs); it is always kept when the script fails
-#   PORT_BASE=18100  the fixed ports used: PORT_BASE .. PORT_BASE+11, all on 127.0.0.1
+#   PORT_BASE=18100  the fixed ports used: PORT_BASE .. PORT_BASE+13, all on 127.0.0.1
 #   OUT=load         the report's name: benches/results/$OUT.md, $OUT.svg, $OUT-raw.tsv
 #   TARGETS="..."    measure only these targets (names as in the list below, e.g. TARGETS="nginx-tls tg-tls-jwt")
 #
@@ -33,6 +33,7 @@
 #       9 nginx TLS proxy   10 tokengate TLS auth=none   11 tokengate TLS JWT (keep-alive)
 #       12 nginx TLS, new handshake per request   13 tokengate TLS JWT, new handshake per request
 #       14 nginx HTTP/2 over TLS (h2load)   15 tokengate HTTP/2 over TLS, JWT (h2load)
+#       16 / 17 two more tokengate instances, JWT, alike but for the access log: off / on (JSON lines to a file)
 #     and reads each server's CPU time (utime + stime of its processes, /proc) around every run: CPU per request;
 #   - writes benches/results/load.md (table, ratios, machine, tokengate RSS after target 7), load.svg (bar chart)
 #     and load-raw.tsv (every run); stops everything it started on exit.
@@ -66,7 +67,9 @@ P_DEMO_ISSUER=$((PORT_BASE + 8))
 P_TLS=$((PORT_BASE + 9))
 P_NGINX_TLS=$((PORT_BASE + 10))
 P_TG_TLS=$((PORT_BASE + 11))
-ALL_PORTS="$P_UPSTREAM $P_NGINX_PROXY $P_APACHE_JWT $P_APACHE_OPAQUE $P_TG $P_TG_METRICS $P_TG_ADMIN $P_DEMO_API $P_DEMO_ISSUER $P_TLS $P_NGINX_TLS $P_TG_TLS"
+P_TG_LOG_OFF=$((PORT_BASE + 12))
+P_TG_LOG_ON=$((PORT_BASE + 13))
+ALL_PORTS="$P_TG_LOG_OFF $P_TG_LOG_ON $P_UPSTREAM $P_NGINX_PROXY $P_APACHE_JWT $P_APACHE_OPAQUE $P_TG $P_TG_METRICS $P_TG_ADMIN $P_DEMO_API $P_DEMO_ISSUER $P_TLS $P_NGINX_TLS $P_TG_TLS"
 
 START=$SECONDS
 log() { printf '[load %4ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
@@ -129,6 +132,7 @@ fi
 T=$(mktemp -d /tmp/tokengate-load.XXXXXX)
 chmod 755 "$T" # Apache's workers (www-data) read the CA bundle
 TG_PID=""
+TG_LOG_PIDS=()
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -136,6 +140,8 @@ cleanup() {
     if [ -n "$TG_PID" ] && kill -0 "$TG_PID" 2>/dev/null; then
         kill -INT "$TG_PID" 2>/dev/null
     fi
+    local p
+    for p in "${TG_LOG_PIDS[@]}"; do kill -INT "$p" 2>/dev/null; done
     local pidfile pid
     for pidfile in "$T/apache/httpd.pid" "$T/nginx-tls/nginx.pid" "$T/nginx-tlsproxy/nginx.pid" "$T/nginx-proxy/nginx.pid" "$T/nginx-upstream/nginx.pid"; do
         [ -s "$pidfile" ] || continue
@@ -197,7 +203,7 @@ render() { # template output
     if grep -q '@[A-Z_]*@' "$2"; then die "unfilled placeholder in $2: $(grep -o '@[A-Z_]*@' "$2" | head -1)"; fi
 }
 
-mkdir -p "$T"/{ca,tokengate,apache/run,nginx-upstream,nginx-proxy,nginx-tls,nginx-tlsproxy,wrk}
+mkdir -p "$T"/{ca,tokengate,tokengate-log-off,tokengate-log-on,apache/run,nginx-upstream,nginx-proxy,nginx-tls,nginx-tlsproxy,wrk}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Throw-away CA and a certificate for 127.0.0.1 (the TLS front)
@@ -262,6 +268,21 @@ metric() { # series with labels, as printed by /metrics; 0 when absent
     curl -s "http://127.0.0.1:$P_TG_METRICS/metrics" | awk -v s="$1" 'index($0, s " ") == 1 {print $2; f=1} END {if (!f) print 0}'
 }
 RSS_IDLE=$(rss_kb)
+
+# Targets 16 and 17: two more instances, alike but for the access log.
+for which in off on; do
+    name=tokengate-log-$which
+    port=$P_TG_LOG_OFF
+    [ $which = on ] && port=$P_TG_LOG_ON
+    sed -e "s#@PORT@#$port#g" -e "s#@NAME@#$name#g" "$LOAD/tokengate-log.toml.in" >"$T/$name/in.toml"
+    render "$T/$name/in.toml" "$T/$name/tokengate.toml"
+    if [ $which = on ]; then
+        printf '\n[access_log]\npath = "%s"\nformat = "json"\n' "$T/$name/access.log" >>"$T/$name/tokengate.toml"
+    fi
+    RUST_LOG=${RUST_LOG:-warn} "$TG" serve --config "$T/$name/tokengate.toml" >"$T/$name/tokengate.log" 2>&1 &
+    TG_LOG_PIDS+=($!)
+    wait_port "$port" "$name" "$!"
+done
 
 # ---------------------------------------------------------------------------------------------------------------
 # nginx TLS front (for Apache), Apache + mod_auth_openidc
@@ -351,6 +372,11 @@ expect 200 "10 tokengate TLS auth=none" "${CA[@]}" "https://127.0.0.1:$P_TG_TLS/
 expect 200 "11 tokengate TLS JWT, valid token" "${CA[@]}" -H "$AUTH_JWT" "https://127.0.0.1:$P_TG_TLS$U_API"
 expect 401 "11 tokengate TLS JWT, no token" "${CA[@]}" "https://127.0.0.1:$P_TG_TLS$U_API"
 expect 403 "11 tokengate TLS JWT, token without api:read" "${CA[@]}" -H "Authorization: Bearer $JWT_WRITE" "https://127.0.0.1:$P_TG_TLS$U_API"
+expect 200 "16 tokengate, access log off" -H "$AUTH_JWT" "http://127.0.0.1:$P_TG_LOG_OFF$U_API"
+expect 401 "16 tokengate, access log off, no token" "http://127.0.0.1:$P_TG_LOG_OFF$U_API"
+expect 200 "17 tokengate, access log on" -H "$AUTH_JWT" "http://127.0.0.1:$P_TG_LOG_ON$U_API"
+sleep 0.5
+grep -q '"status":200' "$T/tokengate-log-on/access.log" || die "target 17 wrote no access-log line"
 for p in "$P_NGINX_TLS" "$P_TG_TLS"; do
     v=$(curl -s -o /dev/null -w '%{http_version}' --http2 "${CA[@]}" -H "$AUTH_JWT" "https://127.0.0.1:$p$U_API")
     [ "$v" = 2 ] || die "check failed: HTTP/2 by ALPN on :$p answered HTTP/$v"
@@ -390,6 +416,8 @@ pids_of() { # target: the server whose CPU a run of it costs (the upstream's own
     nginx-proxy) server_pids "$T/nginx-proxy/nginx.pid" ;;
     apache-*) server_pids "$T/apache/httpd.pid" ;;
     nginx-tls* | h2-nginx) server_pids "$T/nginx-tlsproxy/nginx.pid" ;;
+    tg-log-off) echo "${TG_LOG_PIDS[0]}" ;;
+    tg-log-on) echo "${TG_LOG_PIDS[1]}" ;;
     *) echo "$TG_PID" ;;
     esac
 }
@@ -427,7 +455,7 @@ run() { # round target url [wrk options...] [-- script args...]   (target h2-*: 
 tls_calls() { grep -c . "$T/nginx-tls/access.log" 2>/dev/null || true; }
 TLS_CALLS_BEFORE=$(tls_calls)
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
-ALL_TARGETS="upstream nginx-proxy apache-jwt apache-opaque tg-none tg-jwt tg-opaque tg-jwt-10k tg-token nginx-tls tg-tls-none tg-tls-jwt nginx-tls-new tg-tls-new h2-nginx h2-tg"
+ALL_TARGETS="upstream nginx-proxy apache-jwt apache-opaque tg-none tg-jwt tg-opaque tg-jwt-10k tg-token nginx-tls tg-tls-none tg-tls-jwt nginx-tls-new tg-tls-new h2-nginx h2-tg tg-log-off tg-log-on"
 TARGET_LIST=${TARGETS:-$ALL_TARGETS}
 for t in $TARGET_LIST; do
     [[ " $ALL_TARGETS " == *" $t "* ]] || die "unknown target $t (known: $ALL_TARGETS)"
@@ -466,6 +494,8 @@ for round in $(seq 1 "$ROUNDS"); do
         tg-tls-new) run "$round" "$target" "https://127.0.0.1:$P_TG_TLS$U_API" -H "$AUTH_JWT" -H "Connection: close" ;;
         h2-nginx) run "$round" "$target" "https://127.0.0.1:$P_NGINX_TLS$U_API" -H "$AUTH_JWT" ;;
         h2-tg) run "$round" "$target" "https://127.0.0.1:$P_TG_TLS$U_API" -H "$AUTH_JWT" ;;
+        tg-log-off) run "$round" "$target" "http://127.0.0.1:$P_TG_LOG_OFF$U_API" -H "$AUTH_JWT" ;;
+        tg-log-on) run "$round" "$target" "http://127.0.0.1:$P_TG_LOG_ON$U_API" -H "$AUTH_JWT" ;;
         esac
     done
 done

@@ -32,6 +32,8 @@ TARGETS = [
     ("13", "tg-tls-new", "tokengate TLS, JWT, new handshake per request"),
     ("14", "h2-nginx", "nginx TLS proxy, HTTP/2 (h2load)"),
     ("15", "h2-tg", "tokengate TLS, JWT, HTTP/2 (h2load)"),
+    ("16", "tg-log-off", "tokengate, JWT, access log off"),
+    ("17", "tg-log-on", "tokengate, JWT, access log on (JSON to a file)"),
 ]
 LABEL = {t: label for _, t, label in TARGETS}
 NUMBER = {t: n for n, t, _ in TARGETS}
@@ -51,6 +53,7 @@ COMPARISONS = [
     ("tg-tls-new", "nginx-tls-new", "tokengate TLS JWT / nginx TLS, new handshake per request"),
     ("h2-tg", "h2-nginx", "tokengate h2 JWT / nginx h2"),
     ("tg-tls-jwt", "tg-jwt", "tokengate TLS JWT / tokengate plain JWT"),
+    ("tg-log-on", "tg-log-off", "tokengate access log on / off"),
 ]
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -176,6 +179,9 @@ def report(raw_path, meta_path, out_md, out_svg):
                  "connection and TLS handshake, as wrk's OpenSSL client does it (12, 13), and over HTTP/2 by ALPN with "
                  f"h2load ({m.get('connections', '?')} connections x 10 concurrent streams, 14, 15; latencies from its "
                  "per-request log).")
+    lines.append("- **16 / 17**: two more tokengate instances, alike (a JWT route trusting the main instance's "
+                 "authorization server, no authorization server of their own) but for the access log: off, and on "
+                 "(JSON lines to a file).")
     lines.append("- **CPU µs/req**: the server's own CPU time during the run (user + system, every process or thread "
                  "of it, from /proc) divided by the requests it answered: the proxy alone, not the upstream nor the "
                  "client. tokengate's includes its idle background work (demo issuer, key refresh).")
