@@ -159,10 +159,7 @@ pub fn set_upstream_headers(req: &mut RequestHeader, peer: IpAddr, trusted: bool
     }
 }
 
-/// Whether an inbound request id is fit to pass on: 1 to 128 characters of `A-Z a-z 0-9 . _ -`.
-pub fn is_request_id(s: &str) -> bool {
-    (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-}
+pub use crate::edge::deny::is_request_id;
 
 #[cfg(test)]
 mod tests {

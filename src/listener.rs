@@ -133,8 +133,4 @@ impl<A: ServerApp + Send + Sync + 'static> pingora::services::Service for ProxyL
     fn name(&self) -> &str {
         &self.name
     }
-
-    fn threads(&self) -> Option<usize> {
-        None
-    }
 }

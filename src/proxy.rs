@@ -183,7 +183,7 @@ impl Gateway {
             Some(id) => id.to_string(),
             None => {
                 let bits: [u8; 16] = rand::random();
-                bits.iter().map(|b| format!("{b:02x}")).collect()
+                hex::encode(bits)
             }
         };
         let _ = session.req_header_mut().insert_header(header, id);
@@ -425,7 +425,7 @@ impl ProxyHttp for Gateway {
         let subject = identity.and_then(|i| i.subject()).map(|s| {
             if cfg.hash_subject {
                 use sha2::Digest;
-                sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+                hex::encode(sha2::Sha256::digest(s.as_bytes()))
             } else {
                 s.to_string()
             }

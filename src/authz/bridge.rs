@@ -78,17 +78,14 @@ async fn write(
     let mut bytes: Bytes = axum::body::to_bytes(body, 4 * 1024 * 1024)
         .await
         .map_err(|e| pingora::Error::because(pingora::ErrorType::InternalError, "reading the response", e))?;
-    if let Some(id) = request_id.filter(|v| v.to_str().is_ok_and(crate::forwarded::is_request_id)) {
+    if let Some(id) = request_id.filter(|v| v.to_str().is_ok_and(crate::edge::deny::is_request_id)) {
         // An OAuth error body names the request id too (RFC 6749 allows members beyond `error`).
         let json = parts
             .headers
             .get(http::header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
         if json && parts.status.as_u16() >= 400 {
-            if let Ok(serde_json::Value::Object(mut members)) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-                members.insert("request_id".into(), serde_json::Value::String(id.to_str().unwrap_or("").to_string()));
-                bytes = Bytes::from(serde_json::to_vec(&members).unwrap_or_default());
-            }
+            bytes = crate::edge::deny::with_request_id(&bytes, id.to_str().unwrap_or(""));
         }
         parts.headers.insert(crate::edge::deny::REQUEST_ID_HEADER, id);
     }

@@ -482,15 +482,19 @@ pub fn is_grpc(req: &pingora::http::RequestHeader) -> bool {
 /// returns it, and the JSON body names it as `request_id`, so that a refused client can quote it.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// Whether a request id is fit to pass on and to write back: 1 to 128 characters of `A-Z a-z 0-9 . _ -`.
+pub fn is_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
 /// The request's id, when it has a plain one.
 fn request_id(session: &Session) -> Option<String> {
     let id = session.req_header().headers.get(REQUEST_ID_HEADER)?.to_str().ok()?;
-    (!id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
-        .then(|| id.to_string())
+    is_request_id(id).then(|| id.to_string())
 }
 
-/// `body` (a JSON object) with `"request_id"` added.
-fn with_request_id(body: &Bytes, id: &str) -> Bytes {
+/// `body` (a JSON object) with `"request_id"` added; any other body unchanged.
+pub fn with_request_id(body: &Bytes, id: &str) -> Bytes {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(mut members)) => {
             members.insert("request_id".into(), serde_json::Value::String(id.to_string()));

@@ -95,7 +95,7 @@ async fn a_kill_9_in_the_middle_of_writes_loses_no_acknowledged_write() {
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut served = served;
-    unsafe { kill(served.child.id() as i32, 9) };
+    served.signal(9);
     let _ = served.child.wait();
     for w in writers {
         let _ = w.await;
@@ -172,15 +172,11 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(upstream.hits(), 1, "the request is in flight");
     let sent = Instant::now();
-    unsafe { kill(served.child.id() as i32, 15) };
+    served.signal(15);
     assert_eq!(in_flight.await.unwrap().expect("the in-flight request is answered"), 200);
     let status = served.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(sent.elapsed() < Duration::from_secs(10), "shutdown took {:?}", sent.elapsed());
-}
-
-extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
 }
 
 /// A configuration for the reload tests: the built-in server, one external issuer, one route needing `scope`.
@@ -230,7 +226,7 @@ async fn sighup_reloads_routes_and_a_bad_file_is_refused_while_the_old_one_serve
 
     // The route now demands another scope: after SIGHUP the same token gets 403.
     write("api:admin");
-    unsafe { kill(served.child.id() as i32, 1) };
+    served.signal(1);
     let mut reloaded = false;
     for _ in 0..100 {
         if status().await == 403 {
@@ -243,7 +239,7 @@ async fn sighup_reloads_routes_and_a_bad_file_is_refused_while_the_old_one_serve
 
     // A broken file is refused; the running configuration keeps answering as before.
     std::fs::write(&path, "[server]\nthreads = \"many\"\n").unwrap();
-    unsafe { kill(served.child.id() as i32, 1) };
+    served.signal(1);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(status().await, 403);
     let ok_token = issuer.mint(&Claims::new(&issuer).scope("api:admin"));
@@ -383,7 +379,7 @@ async fn reloads_stop_the_key_refresh_of_the_configuration_they_replace() {
     for round in 0..4 {
         let (scope, want) = if round % 2 == 0 { ("api:admin", 403) } else { ("api:read", 200) };
         write(scope);
-        unsafe { kill(served.child.id() as i32, 1) };
+        served.signal(1);
         wait_for(want).await;
     }
     assert_eq!(settles_at_one().await.as_deref(), Some("1"), "a replaced configuration still refreshes its keys");

@@ -197,10 +197,6 @@ async fn a_blocked_access_log_never_blocks_a_request_and_every_dropped_line_is_c
     let _ = std::fs::File::open(&fifo);
 }
 
-extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigusr1_reopens_the_access_log_after_logrotate_renamed_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -245,7 +241,7 @@ async fn sigusr1_reopens_the_access_log_after_logrotate_renamed_it() {
     assert_eq!(get("/public/two").await, 200);
     assert!(wait_for(rotated.clone(), "path=/public/two").await);
     // ...then into a new file of the configured name.
-    unsafe { kill(served.child.id() as i32, 10) };
+    served.signal(10);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(get("/public/three").await, 200);
     assert!(wait_for(log.clone(), "path=/public/three").await, "no new file after SIGUSR1");

@@ -61,7 +61,17 @@ pub fn serve_with(command: &mut Command) -> Served {
     Served { child, addrs }
 }
 
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
 impl Served {
+    /// Sends signal `sig` (1 SIGHUP, 10 SIGUSR1, ...) to the process.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on the pid of a child this test owns and has not reaped.
+        assert_eq!(unsafe { kill(self.child.id() as i32, sig) }, 0, "kill -{sig} failed");
+    }
+
     /// `http://` + the bound address named `name`.
     pub fn url(&self, name: &str) -> String {
         format!("http://{}", self.addrs[name])

@@ -296,10 +296,6 @@ fn check_config_names_a_missing_file_and_a_mismatched_key_and_warns_of_an_expire
     assert!(out.contains("`authorization_server.issuer`: `login.example` is covered by no certificate"), "{out}");
 }
 
-extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_certificates_without_dropping_open_connections_and_a_bad_file_keeps_the_old_ones() {
     let dir = tempfile::tempdir().unwrap();
@@ -335,7 +331,7 @@ async fn sighup_reloads_certificates_without_dropping_open_connections_and_a_bad
     // The files are replaced by a certificate of another CA, then SIGHUP: new handshakes get it, and the old client's
     // open keep-alive connection goes on working with the certificate it was made with.
     new_ca.leaf(dir.path(), "api", &["api.test"]);
-    unsafe { kill(served.child.id() as i32, 1) };
+    served.signal(1);
     let mut switched = false;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -350,7 +346,7 @@ async fn sighup_reloads_certificates_without_dropping_open_connections_and_a_bad
 
     // A broken key file: the reload is refused and the running certificate keeps serving new handshakes.
     std::fs::write(dir.path().join("api.key"), "not a key").unwrap();
-    unsafe { kill(served.child.id() as i32, 1) };
+    served.signal(1);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let fresh = client_for(&new_ca, "api.test", tls);
     assert_eq!(fresh.get(&target).send().await.unwrap().status(), 200);
